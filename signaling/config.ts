@@ -1,0 +1,267 @@
+/**
+ * Signaling configuration: the one place that reads the environment for signaling/. Every key is
+ * declared once with its default and description; `loadSignalingConfig` validates them all and throws a
+ * ConfigError that names the bad key. `--help` prints `signalingEnvDocs`.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+  }
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => ['true', '1', 'yes'].includes(v));
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+interface EnvKey<T extends z.ZodType> {
+  schema: T;
+  /** Shown by --help; `undefined` means "unset". */
+  default?: string;
+  description: string;
+}
+const key = <T extends z.ZodType>(schema: T, description: string, def?: string): EnvKey<T> => ({
+  schema,
+  description,
+  default: def,
+});
+
+/** Every environment variable signaling reads, with its default. */
+export const signalingEnv = {
+  NODE_ENV: key(
+    z.enum(['development', 'production', 'test']),
+    'development enables generated secrets and the dev token route',
+    'development',
+  ),
+  PORT: key(int(0, 65535), 'HTTP and WebSocket port', '8080'),
+  HOST: key(z.string().min(1), 'interface to listen on', '0.0.0.0'),
+  NODE_ID: key(
+    z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    'instance id in logs and metrics (default: hostname + random)',
+  ),
+  LOG_LEVEL: key(
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    'pino log level',
+    'info',
+  ),
+  JWT_SECRET: key(
+    z.string().min(32, 'must be at least 32 characters'),
+    'HS256 secret for client tokens (generated in development)',
+  ),
+  JWT_PUBLIC_KEY: key(
+    z.string().includes('-----BEGIN', { message: 'must be a PEM public key' }),
+    'PEM public key: accept RS256/ES256 tokens instead of HS256',
+  ),
+  JWT_AUDIENCE: key(z.string().min(1), 'required `aud` claim', 'relay-platform'),
+  JWT_ISSUER: key(z.string().min(1), 'required `iss` claim', 'relay-platform'),
+  JWT_CLOCK_SKEW_S: key(int(0, 300), 'tolerated clock skew for exp/nbf, seconds', '30'),
+  ALLOWED_ORIGINS: key(
+    csv,
+    'browser Origins allowed to connect, comma-separated; * for any (default: same origin, plus localhost in development)',
+  ),
+  TRUST_PROXY: key(bool, 'take the client IP from X-Forwarded-For (behind a load balancer)', 'false'),
+  MAX_MESSAGE_BYTES: key(int(1024, 1 << 20), 'largest accepted frame, bytes', '65536'),
+  RATE_LIMIT_PER_S: key(
+    z.coerce.number().positive().max(1e6),
+    'sustained messages per second per connection',
+    '100',
+  ),
+  RATE_LIMIT_BURST: key(int(1, 1e6), 'burst of messages per connection', '200'),
+  MAX_CONNECTIONS: key(int(1, 1e7), 'connections per instance; more are refused with 503', '20000'),
+  MAX_CONNECTIONS_PER_IP: key(int(1, 1e7), 'connections per client IP; more are refused with 429', '64'),
+  ROOM_SIZE_MAX: key(int(2, 10000), 'members per room', '16'),
+  HEARTBEAT_INTERVAL_MS: key(
+    int(100, 600000),
+    'ping interval; a connection silent for two intervals is closed',
+    '15000',
+  ),
+  MAX_BUFFERED_BYTES: key(
+    int(1024, 1 << 30),
+    'send buffer per connection before it is closed for backpressure',
+    '1048576',
+  ),
+  DRAIN_TIMEOUT_MS: key(
+    int(0, 600000),
+    'on SIGTERM, how long clients get to leave before they are closed',
+    '10000',
+  ),
+  RESUME_WINDOW_MS: key(
+    int(0, 3600000),
+    'how long a dropped peer keeps its id and room seat for a resume',
+    '30000',
+  ),
+  TURN_CREDENTIAL_TTL_S: key(
+    int(60, 7 * 86400),
+    'lifetime of minted TURN credentials, seconds (4 h: longer than most calls, since a relay checks expiry only at allocation)',
+    '14400',
+  ),
+  TURN_SECRETS: key(
+    csv,
+    'TURN REST API secrets, comma-separated: the first signs, all verify (generated in development)',
+  ),
+  TURN_SERVERS: key(csv, 'external relays handed to clients: turn:/turns:/stun: URLs, comma-separated'),
+  TURN_EMBEDDED: key(bool, 'run the bundled relay inside this process', 'true'),
+  TURN_PORT: key(int(0, 65535), 'bundled relay UDP port', '3478'),
+  TURN_EXTERNAL_IP: key(
+    z.ipv4().or(z.ipv6()),
+    'public address of the bundled relay put in ICE URLs (default: the host the client connected to)',
+  ),
+  DEV_TOKENS: key(bool, 'enable GET /dev/token (never in production)', 'true in development'),
+} as const;
+
+type Env = typeof signalingEnv;
+type Parsed = { [K in keyof Env]: z.output<Env[K]['schema']> | undefined };
+
+export interface SignalingConfig {
+  production: boolean;
+  port: number;
+  host: string;
+  nodeId: string;
+  logLevel: z.output<Env['LOG_LEVEL']['schema']>;
+  jwt: {
+    /** HS256 secret or PEM public key; the algorithm list is pinned to the key's kind. */
+    key: string;
+    algorithms: Array<'HS256' | 'RS256' | 'ES256'>;
+    audience: string;
+    issuer: string;
+    clockSkewSec: number;
+    /** True when the secret was generated at start (development default). */
+    generated: boolean;
+  };
+  /** null means the default policy (same origin, plus localhost in development). */
+  allowedOrigins: string[] | null;
+  trustProxy: boolean;
+  limits: {
+    maxMessageBytes: number;
+    ratePerSecond: number;
+    rateBurst: number;
+    maxConnections: number;
+    maxConnectionsPerIp: number;
+    roomSize: number;
+    maxBufferedBytes: number;
+  };
+  heartbeatIntervalMs: number;
+  drainTimeoutMs: number;
+  resumeWindowMs: number;
+  turn: {
+    secrets: string[];
+    secretsGenerated: boolean;
+    credentialTtlSec: number;
+    servers: string[];
+    embedded: boolean;
+    port: number;
+    externalIp: string | undefined;
+  };
+  devTokens: boolean;
+}
+
+export type SignalingConfigOverrides = {
+  [K in keyof SignalingConfig]?: Partial<SignalingConfig[K]> | SignalingConfig[K];
+};
+
+function parseEnv(env: NodeJS.ProcessEnv): Parsed {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(signalingEnv) as Array<[string, EnvKey<z.ZodType>]>) {
+    const raw = env[name];
+    const value = raw === undefined || raw === '' ? spec.default : raw;
+    if (value === undefined || (name === 'DEV_TOKENS' && raw === undefined)) {
+      out[name] = undefined;
+      continue;
+    }
+    const result = spec.schema.safeParse(value);
+    if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'invalid value');
+    out[name] = result.data;
+  }
+  return out as Parsed;
+}
+
+/** Validate the environment. Throws ConfigError naming the first bad key. */
+export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): SignalingConfig {
+  const e = parseEnv(env);
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.JWT_SECRET && !e.JWT_PUBLIC_KEY) {
+    throw new ConfigError('JWT_SECRET', 'required when NODE_ENV=production (or set JWT_PUBLIC_KEY)');
+  }
+  if (
+    production &&
+    (e.TURN_SECRETS ?? []).length === 0 &&
+    (e.TURN_EMBEDDED || (e.TURN_SERVERS ?? []).length > 0)
+  ) {
+    throw new ConfigError('TURN_SECRETS', 'required when NODE_ENV=production');
+  }
+  if (production && e.DEV_TOKENS)
+    throw new ConfigError('DEV_TOKENS', 'the dev token route is never enabled in production');
+  if (e.JWT_SECRET && e.JWT_PUBLIC_KEY)
+    throw new ConfigError('JWT_PUBLIC_KEY', 'set either JWT_SECRET or JWT_PUBLIC_KEY, not both');
+  for (const url of e.TURN_SERVERS ?? []) {
+    if (!/^(turns?|stun):[^\s,]+$/.test(url))
+      throw new ConfigError('TURN_SERVERS', `not a turn:/turns:/stun: URL: ${url}`);
+  }
+  if ((e.RATE_LIMIT_BURST ?? 1) < 1) throw new ConfigError('RATE_LIMIT_BURST', 'must be at least 1');
+
+  const jwtGenerated = !e.JWT_SECRET && !e.JWT_PUBLIC_KEY;
+  const turnSecrets =
+    e.TURN_SECRETS && e.TURN_SECRETS.length > 0 ? e.TURN_SECRETS : [randomBytes(24).toString('base64url')];
+  return {
+    production,
+    port: e.PORT!,
+    host: e.HOST!,
+    nodeId: e.NODE_ID ?? `${hostname().slice(0, 40)}-${randomBytes(3).toString('hex')}`,
+    logLevel: e.LOG_LEVEL!,
+    jwt: {
+      key: e.JWT_PUBLIC_KEY ?? e.JWT_SECRET ?? randomBytes(32).toString('base64url'),
+      algorithms: e.JWT_PUBLIC_KEY ? ['RS256', 'ES256'] : ['HS256'],
+      audience: e.JWT_AUDIENCE!,
+      issuer: e.JWT_ISSUER!,
+      clockSkewSec: e.JWT_CLOCK_SKEW_S!,
+      generated: jwtGenerated,
+    },
+    allowedOrigins: e.ALLOWED_ORIGINS && e.ALLOWED_ORIGINS.length > 0 ? e.ALLOWED_ORIGINS : null,
+    trustProxy: e.TRUST_PROXY!,
+    limits: {
+      maxMessageBytes: e.MAX_MESSAGE_BYTES!,
+      ratePerSecond: e.RATE_LIMIT_PER_S!,
+      rateBurst: e.RATE_LIMIT_BURST!,
+      maxConnections: e.MAX_CONNECTIONS!,
+      maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP!,
+      roomSize: e.ROOM_SIZE_MAX!,
+      maxBufferedBytes: e.MAX_BUFFERED_BYTES!,
+    },
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS!,
+    drainTimeoutMs: e.DRAIN_TIMEOUT_MS!,
+    resumeWindowMs: e.RESUME_WINDOW_MS!,
+    turn: {
+      secrets: turnSecrets,
+      secretsGenerated: !e.TURN_SECRETS || e.TURN_SECRETS.length === 0,
+      credentialTtlSec: e.TURN_CREDENTIAL_TTL_S!,
+      servers: e.TURN_SERVERS ?? [],
+      embedded: e.TURN_EMBEDDED!,
+      port: e.TURN_PORT!,
+      externalIp: e.TURN_EXTERNAL_IP,
+    },
+    devTokens: e.DEV_TOKENS ?? !production,
+  };
+}
+
+/** Rows for `--help`: every key, its default and what it does. */
+export function signalingEnvDocs(): Array<{ key: string; default: string; description: string }> {
+  return Object.entries(signalingEnv).map(([k, spec]) => ({
+    key: k,
+    default: spec.default ?? '(unset)',
+    description: spec.description,
+  }));
+}

@@ -1,0 +1,164 @@
+/**
+ * One client's WebSocket: size and rate limits, parsing and validation of every inbound frame, sends with a
+ * send-buffer limit, and the close path. What a valid message does is the dispatcher's job.
+ */
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import {
+  ERROR_CODES,
+  ProtocolError,
+  clientMessageSchema,
+  clientMessageTypes,
+  requestIdSchema,
+  type ClientMessage,
+  type ErrorCode,
+  type RequestId,
+  type ServerMessage,
+} from '../protocol/index.js';
+import type { Grant } from '../auth/token-verifier.js';
+import type { SignalingMetrics } from '../metrics.js';
+import { TokenBucket } from './token-bucket.js';
+import type { Beating } from './heartbeat.js';
+
+export interface ConnectionLimits {
+  maxMessageBytes: number;
+  ratePerSecond: number;
+  rateBurst: number;
+  maxBufferedBytes: number;
+}
+
+/** Membership of the connection, set by the dispatcher on join and cleared on leave. */
+export interface Membership {
+  room: string;
+  peerId: string;
+  sessionId: string;
+}
+
+const knownTypes = new Set<string>(clientMessageTypes);
+/** At most one rate_limited error per this many ms, so a flood does not turn into an error flood. */
+const RATE_ERROR_INTERVAL_MS = 1000;
+
+export class ClientConnection implements Beating {
+  alive = true;
+  membership: Membership | null = null;
+  /** Set when the client said `leave` or closed normally: no resume window is kept for it. */
+  leftCleanly = false;
+  private readonly bucket: TokenBucket;
+  private lastRateError = -Infinity;
+  private closing = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly grant: Grant,
+    readonly ip: string,
+    /** Host the client reached us at, for ICE server URLs. */
+    readonly hostHint: string,
+    private readonly limits: ConnectionLimits,
+    private readonly metrics: SignalingMetrics,
+    readonly log: Logger,
+    private readonly onMessage: (conn: ClientConnection, message: ClientMessage) => void,
+  ) {
+    this.bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
+    ws.on('pong', () => (this.alive = true));
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === this.ws.OPEN && !this.closing;
+  }
+
+  send(message: ServerMessage): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(message));
+    this.metrics.messagesOut.inc({ type: message.type });
+    // A reader that cannot keep up must not grow our memory without bound (ws buffers without limit).
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) this.fail('backpressure', true);
+  }
+
+  sendError(code: ErrorCode, replyTo?: RequestId, message: string = ERROR_CODES[code].message): void {
+    this.metrics.errors.inc({ code });
+    this.send({ type: 'error', code, message, ...(replyTo !== undefined ? { replyTo } : {}) });
+  }
+
+  ping(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
+
+  expire(): void {
+    this.fail('heartbeat_timeout', true);
+  }
+
+  /** Close with the error's close code. `hard` skips the closing handshake (the peer is not reading). */
+  fail(code: ErrorCode, hard = false): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.metrics.errors.inc({ code });
+    this.log.info({ code }, 'closing connection');
+    if (hard) this.ws.terminate();
+    else this.ws.close(ERROR_CODES[code].close, code);
+  }
+
+  /** Close for a server restart (RFC 6455 1012): the client should reconnect and resume. */
+  closeForRestart(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.ws.close(1012, 'server_draining');
+  }
+
+  terminate(): void {
+    this.closing = true;
+    this.ws.terminate();
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    this.alive = true;
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (size > this.limits.maxMessageBytes) return this.sendError('payload_too_large');
+    if (!this.bucket.take()) {
+      this.metrics.errors.inc({ code: 'rate_limited' });
+      const now = performance.now();
+      if (now - this.lastRateError >= RATE_ERROR_INTERVAL_MS) {
+        this.lastRateError = now;
+        this.send({ type: 'error', code: 'rate_limited', message: ERROR_CODES.rate_limited.message });
+      }
+      return;
+    }
+    if (isBinary) return this.sendError('bad_message', undefined, 'Binary frames are not accepted');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(
+        Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'),
+      );
+    } catch {
+      return this.sendError('bad_message', undefined, 'Frame is not valid JSON');
+    }
+    const replyTo = requestIdOf(raw);
+    const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+    if (typeof type !== 'string' || !knownTypes.has(type)) return this.sendError('unknown_type', replyTo);
+    const parsed = clientMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+      return this.sendError('bad_message', replyTo, `${where}${issue?.message ?? 'invalid message'}`);
+    }
+    this.metrics.messagesIn.inc({ type: parsed.data.type });
+    try {
+      this.onMessage(this, parsed.data);
+    } catch (err) {
+      this.reportFailure(err, replyTo);
+    }
+  }
+
+  /** Turn a failure in handling into an error frame; a ProtocolError keeps its code. */
+  reportFailure(err: unknown, replyTo?: RequestId): void {
+    if (err instanceof ProtocolError) return this.sendError(err.code, replyTo, err.message);
+    this.log.error({ err }, 'message handling failed');
+    this.sendError('internal', replyTo);
+  }
+}
+
+function requestIdOf(raw: unknown): RequestId | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const parsed = requestIdSchema.safeParse((raw as { id?: unknown }).id);
+  return parsed.success ? parsed.data : undefined;
+}

@@ -1,0 +1,143 @@
+/**
+ * Plain HTTP routes beside the WebSocket: health, readiness, metrics, TURN credentials (TURN REST API
+ * form), the development token route, and the demo's static files.
+ */
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mintDevToken, type TokenVerifier } from './auth/token-verifier.js';
+import { roomNameSchema } from './protocol/index.js';
+import type { IceServerGrant } from './relay/ice-servers.js';
+import { hostFromHeader } from './relay/ice-servers.js';
+import type { SignalingMetrics } from './metrics.js';
+
+export interface RouteContext {
+  ready: () => boolean;
+  metrics: SignalingMetrics;
+  verifier: TokenVerifier;
+  iceServers: (userId: string, hostHint: string) => IceServerGrant;
+  credentialTtlSec: number;
+  /** Present only in the development default. */
+  devToken?: { secret: string; audience: string; issuer: string };
+}
+
+const DEMO_ROOT = fileURLToPath(new URL('../demo/public/', import.meta.url));
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json',
+};
+
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+export async function handleHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RouteContext,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://placeholder');
+  const route = `${req.method ?? 'GET'} ${url.pathname}`;
+  switch (route) {
+    case 'GET /healthz':
+      return json(res, 200, { ok: true });
+    case 'GET /readyz':
+      return ctx.ready() ? json(res, 200, { ready: true }) : json(res, 503, { ready: false });
+    case 'GET /metrics':
+      res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+      res.end(await ctx.metrics.registry.metrics());
+      return;
+    case 'POST /v1/turn-credentials':
+      return turnCredentials(req, res, ctx);
+    case 'GET /dev/token':
+      if (!ctx.devToken) return json(res, 404, { code: 'not_found' });
+      return devToken(url, res, ctx.devToken);
+    default:
+      if (req.method === 'GET' || req.method === 'HEAD') return serveStatic(url.pathname, res);
+      return json(res, 404, { code: 'not_found' });
+  }
+}
+
+/**
+ * POST /v1/turn-credentials with `Authorization: Bearer <jwt>`. The body follows the TURN REST API
+ * (draft-uberti-behave-turn-rest-00 §2.2: username, password, ttl, uris) and adds `iceServers`, ready to
+ * hand to RTCPeerConnection.
+ */
+function turnCredentials(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void {
+  const auth = req.headers.authorization;
+  const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+  if (!token) {
+    ctx.metrics.authFailures.inc({ status: '401', reason: 'missing token' });
+    return json(
+      res,
+      401,
+      { code: 'unauthorized', message: 'Bearer token required' },
+      { 'www-authenticate': 'Bearer' },
+    );
+  }
+  const verified = ctx.verifier.verify(token);
+  if (!verified.ok) {
+    ctx.metrics.authFailures.inc({ status: '401', reason: 'invalid token' });
+    return json(
+      res,
+      401,
+      { code: 'unauthorized', message: 'Invalid token' },
+      { 'www-authenticate': 'Bearer error="invalid_token"' },
+    );
+  }
+  const grant = ctx.iceServers(verified.grant.userId, hostFromHeader(req.headers.host));
+  const turn = grant.iceServers.find((s) => s.username !== undefined);
+  json(res, 200, {
+    username: turn?.username,
+    password: turn?.credential,
+    ttl: ctx.credentialTtlSec,
+    uris: grant.iceServers.flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls])),
+    iceServers: grant.iceServers,
+    expiresAt: grant.expiresAt,
+  });
+}
+
+function devToken(url: URL, res: ServerResponse, dev: NonNullable<RouteContext['devToken']>): void {
+  const room = url.searchParams.get('room') ?? 'demo';
+  const user = url.searchParams.get('user') ?? `guest-${Math.random().toString(36).slice(2, 8)}`;
+  if (!roomNameSchema.safeParse(room).success || !/^[\w.@-]{1,64}$/.test(user)) {
+    return json(res, 400, { code: 'bad_request', message: 'room or user is not acceptable' });
+  }
+  const token = mintDevToken({
+    secret: dev.secret,
+    userId: user,
+    rooms: [room],
+    audience: dev.audience,
+    issuer: dev.issuer,
+    ttlSec: 3600,
+  });
+  json(res, 200, { token, room, userId: user, warning: 'development token route: disabled in production' });
+}
+
+async function serveStatic(pathname: string, res: ServerResponse): Promise<void> {
+  const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
+  const file = normalize(join(DEMO_ROOT, relative));
+  if (!file.startsWith(DEMO_ROOT) || file.split(sep).includes('..'))
+    return json(res, 404, { code: 'not_found' });
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, {
+      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+    });
+    res.end(body);
+  } catch {
+    json(res, 404, { code: 'not_found' });
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Stable error codes of the wire protocol. Clients and tests match on `code`, never on message text.
+ * Only add to this list; never reuse or rename a code. Close codes live in the WebSocket application
+ * range 4000–4999 (RFC 6455 §7.4.2).
+ */
+export const ERROR_CODES = {
+  /** Frame is not JSON, or does not match any message schema. */
+  bad_message: { close: 4400, message: 'Malformed message' },
+  /** `type` is not a known client message type. */
+  unknown_type: { close: 4400, message: 'Unknown message type' },
+  /** Frame larger than the configured maximum message size. */
+  payload_too_large: { close: 4413, message: 'Message too large' },
+  /** Per-connection message rate exceeded; the message was dropped. */
+  rate_limited: { close: 4429, message: 'Rate limit exceeded' },
+  /** Token missing, invalid, expired, or for another audience or issuer. */
+  unauthorized: { close: 4401, message: 'Not authorized' },
+  /** The token does not grant the room asked for. */
+  forbidden_room: { close: 4403, message: 'Token does not grant this room' },
+  /** The room has reached its member cap. */
+  room_full: { close: 4409, message: 'Room is full' },
+  /** The sender is not in a room, or the target is not a member of the sender's room. */
+  not_in_room: { close: 4404, message: 'Not in the same room' },
+  /** A join while already in a room: leave first. */
+  already_joined: { close: 4409, message: 'Already in a room' },
+  /** A resume named a session that is unknown or expired; join afresh. */
+  session_expired: { close: 4410, message: 'Session unknown or expired' },
+  /** Server-side failure; the request may be retried. */
+  internal: { close: 4500, message: 'Internal error' },
+  /** The server is draining; reconnect (to another instance). */
+  server_draining: { close: 4503, message: 'Server is draining' },
+  /** The peer read too slowly and its send buffer passed the limit. */
+  backpressure: { close: 4508, message: 'Send buffer limit exceeded' },
+  /** No pong to a heartbeat ping in time. */
+  heartbeat_timeout: { close: 4408, message: 'Heartbeat timed out' },
+} as const satisfies Record<string, { close: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const errorCodeList = Object.keys(ERROR_CODES) as ErrorCode[];
+
+/** Typed protocol error: thrown inside the server, and raised by the SDK for `error` frames. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERROR_CODES[code].message,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get closeCode(): number {
+    return ERROR_CODES[this.code].close;
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * The signaling server: one HTTP server carrying the routes and the WebSocket endpoint. Auth happens in
+ * the `upgrade` handler, before `handleUpgrade`, so a refused client never gets a WebSocket.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decideUpgrade, selectSubprotocol } from './auth/upgrade-auth.js';
+import { TokenVerifier } from './auth/token-verifier.js';
+import type { SignalingConfig } from './config.js';
+import { ClientConnection } from './connection/client-connection.js';
+import { Heartbeat } from './connection/heartbeat.js';
+import { handleHttp } from './http-routes.js';
+import { SignalingMetrics } from './metrics.js';
+import { PROTOCOL_VERSION } from './protocol/index.js';
+import { Dispatcher } from './relay/dispatcher.js';
+import { buildIceServers, hostFromHeader } from './relay/ice-servers.js';
+import { MemoryBus } from './rooms/memory-bus.js';
+import type { RoomBus } from './rooms/room-bus.js';
+
+export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
+
+export interface SignalingServerDeps {
+  logger?: Logger;
+  bus?: RoomBus;
+  /** UDP port of the bundled relay when one runs beside this server; null for none. */
+  embeddedRelayPort?: number | null;
+  /** Collect Node process metrics (off in tests that start many servers). */
+  processMetrics?: boolean;
+}
+
+const RESUME_BUFFER_MESSAGES = 256;
+
+export class SignalingServer {
+  readonly metrics: SignalingMetrics;
+  readonly log: Logger;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly bus: RoomBus;
+  private readonly dispatcher: Dispatcher;
+  private readonly heartbeat: Heartbeat;
+  private readonly verifier: TokenVerifier;
+  private readonly connections = new Set<ClientConnection>();
+  private readonly perIp = new Map<string, number>();
+  private readonly sockets = new Set<Socket>();
+  private draining = false;
+  private closed: Promise<void> | null = null;
+
+  constructor(
+    readonly config: SignalingConfig,
+    deps: SignalingServerDeps = {},
+  ) {
+    this.log = (deps.logger ?? pino({ level: config.logLevel })).child({ nodeId: config.nodeId });
+    this.metrics = new SignalingMetrics(config.nodeId, { processMetrics: deps.processMetrics ?? false });
+    this.bus = deps.bus ?? new MemoryBus(config.nodeId);
+    const verifier = (this.verifier = new TokenVerifier(config.jwt));
+    const iceServers = (userId: string, hostHint: string) =>
+      buildIceServers(
+        {
+          secrets: config.turn.secrets,
+          credentialTtlSec: config.turn.credentialTtlSec,
+          embeddedPort: deps.embeddedRelayPort ?? null,
+          externalIp: config.turn.externalIp,
+          servers: config.turn.servers,
+        },
+        userId,
+        hostHint,
+      );
+    this.dispatcher = new Dispatcher({
+      bus: this.bus,
+      roomSize: config.limits.roomSize,
+      resumeWindowMs: config.resumeWindowMs,
+      resumeBufferMessages: RESUME_BUFFER_MESSAGES,
+      limits: {
+        maxMessageBytes: config.limits.maxMessageBytes,
+        roomSize: config.limits.roomSize,
+        ratePerSecond: config.limits.ratePerSecond,
+        resumeWindowMs: config.resumeWindowMs,
+      },
+      iceServers,
+      metrics: this.metrics,
+      log: this.log,
+    });
+
+    // ws enforces a hard cap well above ours, so a frame between the two gets a `payload_too_large`
+    // error and the connection lives on; only an absurd frame closes it (1009).
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.limits.maxMessageBytes * 4,
+      perMessageDeflate: false,
+      handleProtocols: selectSubprotocol,
+    });
+    this.http = createServer((req, res) => {
+      handleHttp(req, res, {
+        ready: () => this.ready(),
+        metrics: this.metrics,
+        verifier,
+        iceServers,
+        credentialTtlSec: config.turn.credentialTtlSec,
+        ...(config.devTokens
+          ? { devToken: { secret: config.jwt.key, audience: config.jwt.audience, issuer: config.jwt.issuer } }
+          : {}),
+      }).catch((err: unknown) => {
+        this.log.warn({ err }, 'http route failed');
+        if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' });
+        res.end('{"code":"bad_request"}');
+      });
+    });
+    this.http.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    );
+    this.heartbeat = new Heartbeat(() => this.connections, config.heartbeatIntervalMs);
+  }
+
+  ready(): boolean {
+    return !this.draining && this.closed === null && this.bus.ready();
+  }
+
+  async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  address(): AddressInfo {
+    return this.http.address() as AddressInfo;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const decision = decideUpgrade(req, {
+      path: WS_PATH,
+      verifier: this.verifier,
+      origins: { allowed: this.config.allowedOrigins, allowLocalhost: !this.config.production },
+      trustProxy: this.config.trustProxy,
+      draining: () => this.draining || this.closed !== null,
+      connectionCount: () => this.connections.size,
+      connectionsFrom: (ip) => this.perIp.get(ip) ?? 0,
+      maxConnections: this.config.limits.maxConnections,
+      maxConnectionsPerIp: this.config.limits.maxConnectionsPerIp,
+    });
+    if (!decision.ok) {
+      this.metrics.authFailures.inc({ status: String(decision.status), reason: decision.code });
+      this.log.info(
+        { status: decision.status, code: decision.code, reason: decision.reason },
+        'upgrade refused',
+      );
+      const body = JSON.stringify({ code: decision.code, message: decision.reason });
+      socket.end(
+        `HTTP/1.1 ${decision.status} ${STATUS_TEXT[decision.status]}\r\nConnection: close\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      return;
+    }
+    // Count the seat before the handshake completes so a burst cannot exceed the per-IP cap; a handshake
+    // that fails gives the seat back when its socket closes.
+    this.perIp.set(decision.ip, (this.perIp.get(decision.ip) ?? 0) + 1);
+    let accepted = false;
+    socket.once('close', () => {
+      if (!accepted) this.releaseIp(decision.ip);
+    });
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true;
+      this.accept(ws, req, decision.grant, decision.ip);
+    });
+  }
+
+  private releaseIp(ip: string): void {
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.perIp.set(ip, left);
+    else this.perIp.delete(ip);
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage, grant: ClientConnection['grant'], ip: string): void {
+    const conn = new ClientConnection(
+      ws,
+      grant,
+      ip,
+      hostFromHeader(req.headers.host),
+      this.config.limits,
+      this.metrics,
+      this.log.child({ user: grant.userId }),
+      (c, message) => this.dispatcher.dispatch(c, message),
+    );
+    this.connections.add(conn);
+    this.metrics.connections.set(this.connections.size);
+    ws.on('error', (err) => conn.log.debug({ err }, 'socket error'));
+    ws.once('close', (code) => {
+      this.connections.delete(conn);
+      this.releaseIp(ip);
+      this.metrics.connections.set(this.connections.size);
+      // 1000/1001 from the client is a deliberate goodbye; anything else may come back and resume.
+      if (code === 1000 || code === 1001) conn.leftCleanly = true;
+      this.dispatcher
+        .disconnected(conn)
+        .then(() => this.metrics.rooms.set(this.bus.roomCount()))
+        .catch((err: unknown) => this.log.error({ err }, 'disconnect handling failed'));
+    });
+    if (this.draining) conn.closeForRestart();
+  }
+
+  /**
+   * Stop accepting, tell every client to reconnect (elsewhere), and wait until they have gone or the
+   * deadline passes; then close what is left.
+   */
+  async drain(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
+    if (!this.draining) {
+      this.draining = true;
+      this.log.info({ connections: this.connections.size, timeoutMs }, 'draining');
+      for (const conn of this.connections) conn.send({ type: 'reconnect', reason: 'draining', afterMs: 0 });
+      // Give clients a moment to act on the notice themselves, then close with 1012 (service restart).
+      const grace = Math.min(timeoutMs, 250);
+      await waitUntil(() => this.connections.size === 0, grace);
+      for (const conn of this.connections) conn.closeForRestart();
+      await waitUntil(() => this.connections.size === 0, Math.max(0, timeoutMs - grace));
+    }
+    await this.close();
+  }
+
+  /** Idempotent: close every socket, timer and the bus. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.heartbeat.close();
+      this.dispatcher.close();
+      for (const conn of this.connections) conn.terminate();
+      this.wss.close();
+      await new Promise<void>((resolve) => {
+        this.http.close(() => resolve());
+        for (const socket of this.sockets) socket.destroy();
+      });
+      await this.bus.close();
+    })();
+    return this.closed;
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
