@@ -18,6 +18,8 @@ export interface ConnectOptions {
   /** Send the token as a `bearer.` subprotocol instead of ?token=. */
   tokenInProtocol?: boolean;
   headers?: Record<string, string>;
+  /** false: do not answer pings (a silent, dead client). */
+  autoPong?: boolean;
 }
 
 export class TestClient {
@@ -46,6 +48,7 @@ export class TestClient {
     const ws = new WebSocket(target, protocols, {
       ...(options.origin ? { origin: options.origin } : {}),
       headers: options.headers ?? {},
+      autoPong: options.autoPong ?? true,
     });
     const client = new TestClient(ws);
     return new Promise((resolve, reject) => {
