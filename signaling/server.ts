@@ -193,7 +193,7 @@ export class SignalingServer {
       hostFromHeader(req.headers.host),
       this.config.limits,
       this.metrics,
-      this.log.child({ user: grant.userId }),
+      this.log,
       (c, message) => this.dispatcher.dispatch(c, message),
     );
     this.connections.add(conn);

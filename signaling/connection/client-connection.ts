@@ -55,7 +55,7 @@ export class ClientConnection implements Beating {
     readonly hostHint: string,
     private readonly limits: ConnectionLimits,
     private readonly metrics: SignalingMetrics,
-    readonly log: Logger,
+    private readonly parentLog: Logger,
     private readonly onMessage: (conn: ClientConnection, message: ClientMessage) => void,
   ) {
     this.bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
@@ -63,8 +63,13 @@ export class ClientConnection implements Beating {
     ws.on('message', (data, isBinary) => this.receive(data, isBinary));
   }
 
-  get isOpen(): boolean {
-    return this.ws.readyState === this.ws.OPEN && !this.closing;
+  /**
+   * A child logger with this connection's fixed fields, made only when something is logged: a pino child
+   * per idle connection costs memory that thousands of connections notice.
+   */
+  get log(): Logger {
+    const m = this.membership;
+    return this.parentLog.child({ user: this.grant.userId, ...(m ? { room: m.room, peer: m.peerId } : {}) });
   }
 
   send(message: ServerMessage): void {

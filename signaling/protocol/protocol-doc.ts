@@ -16,7 +16,14 @@ function section(title: string, union: z.ZodDiscriminatedUnion): string[] {
   const out = [`## ${title}`, ''];
   for (const option of union.options as z.ZodObject[]) {
     const type = (option.shape.type as z.ZodLiteral<string>).value;
-    out.push(`### \`${type}\``, '', '```json', JSON.stringify(z.toJSONSchema(option, { unrepresentable: 'any' }), null, 2), '```', '');
+    out.push(
+      `### \`${type}\``,
+      '',
+      '```json',
+      JSON.stringify(z.toJSONSchema(option, { unrepresentable: 'any' }), null, 2),
+      '```',
+      '',
+    );
   }
   return out;
 }

@@ -143,7 +143,6 @@ export class Dispatcher {
     }
     const sessionId = newId(18);
     conn.membership = { room: message.room, peerId: member.peerId, sessionId };
-    conn.log.setBindings({ room: message.room, peer: member.peerId });
     const ice = this.options.iceServers(conn.grant.userId, conn.hostHint);
     conn.send({
       type: 'welcome',

@@ -1,0 +1,149 @@
+/**
+ * The two servers every signaling figure is taken on, in child processes of their own: ours and the bare
+ * `ws` relay. A client abstraction hides the difference (token + join vs ?id=).
+ */
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { mintDevToken } from '../signaling/auth/token-verifier.js';
+import { startScript, type Proc } from '../test-support/processes.js';
+
+const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0000';
+
+export interface BenchClient {
+  id: string;
+  ws: WebSocket;
+  /** Send a candidate-shaped signal to `to`. */
+  signal(to: string, candidate: string): void;
+}
+
+export interface Target {
+  name: 'ours' | 'bare-ws';
+  port: number;
+  pid: number;
+  connect(user: string, room: string): Promise<BenchClient>;
+  /** Do the client-side work of a later connect now (ours: mint the token), so timing sees the server. */
+  prepare(user: string, room: string): void;
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+async function boot(script: string, args: string[]): Promise<{ proc: Proc; port: number }> {
+  const proc = startScript(script, args, { NODE_ENV: 'production' });
+  const m = await proc.waitFor(/READY (\d+)/, 30_000);
+  return { proc, port: Number(m[1]) };
+}
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+function opened(ws: WebSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+}
+
+export async function startTarget(name: Target['name']): Promise<Target> {
+  const { proc, port } = await boot(
+    name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
+    name === 'ours' ? [JWT_SECRET] : [],
+  );
+  // tsx runs the script in a child of its own; measure the process that holds the sockets.
+  const pid = serverPid(proc.child.pid!);
+  const stop = async () => {
+    proc.kill('SIGTERM');
+    await proc.exited;
+  };
+  const tokens = new Map<string, string>();
+  const mint = (user: string, room: string) =>
+    mintDevToken({
+      secret: JWT_SECRET,
+      userId: user,
+      rooms: [room],
+      audience: 'relay-platform',
+      issuer: 'relay-platform',
+      ttlSec: 3600,
+    });
+  if (name === 'bare-ws') {
+    return {
+      name,
+      port,
+      pid,
+      rssBytes: () => rssOf(pid),
+      stop,
+      prepare: () => undefined,
+      async connect(user) {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/?id=${user}`, { perMessageDeflate: false });
+        await opened(ws);
+        return {
+          id: user,
+          ws,
+          signal: (to, candidate) =>
+            ws.send(
+              JSON.stringify({
+                to,
+                signal: { type: 'candidate', candidate: { candidate, sdpMid: '0', sdpMLineIndex: 0 } },
+              }),
+            ),
+        };
+      },
+    };
+  }
+  return {
+    name,
+    port,
+    pid,
+    rssBytes: () => rssOf(pid),
+    stop,
+    prepare(user, room) {
+      tokens.set(`${user}|${room}`, mint(user, room));
+    },
+    async connect(user, room) {
+      const token = tokens.get(`${user}|${room}`) ?? mint(user, room);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws?token=${token}`, ['relay.v1'], {
+        perMessageDeflate: false,
+      });
+      await opened(ws);
+      const welcome = new Promise<string>((resolve) =>
+        ws.once('message', (d: Buffer) =>
+          resolve((JSON.parse(d.toString('utf8')) as { peerId: string }).peerId),
+        ),
+      );
+      ws.send(JSON.stringify({ type: 'join', room }));
+      const id = await welcome;
+      return {
+        id,
+        ws,
+        signal: (to, candidate) =>
+          ws.send(
+            JSON.stringify({
+              type: 'signal',
+              to,
+              signal: { type: 'candidate', candidate: { candidate, sdpMid: '0', sdpMLineIndex: 0 } },
+            }),
+          ),
+      };
+    },
+  };
+}
+
+/** The node process under tsx's launcher (tsx spawns one child); falls back to the launcher itself. */
+function serverPid(launcher: number): number {
+  try {
+    const children = readFileSync(`/proc/${launcher}/task/${launcher}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
+    return children.length ? Number(children[0]) : launcher;
+  } catch {
+    return launcher;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
