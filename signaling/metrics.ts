@@ -3,16 +3,6 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class SignalingMetrics {
   readonly registry = new Registry();
-  readonly connections = new Gauge({
-    name: 'signaling_connections',
-    help: 'Open WebSocket connections',
-    registers: [this.registry],
-  });
-  readonly rooms = new Gauge({
-    name: 'signaling_rooms',
-    help: 'Rooms with at least one member on this instance',
-    registers: [this.registry],
-  });
   readonly messagesIn = new Counter({
     name: 'signaling_messages_in_total',
     help: 'Valid client messages received, by type',
@@ -44,8 +34,29 @@ export class SignalingMetrics {
     registers: [this.registry],
   });
 
-  constructor(nodeId: string, options: { processMetrics?: boolean } = {}) {
+  /** `gauges` are read at scrape time, so they are never stale and cost nothing per event. */
+  constructor(
+    nodeId: string,
+    gauges: { connections: () => number; rooms: () => number },
+    options: { processMetrics?: boolean } = {},
+  ) {
     this.registry.setDefaultLabels({ node: nodeId });
+    new Gauge({
+      name: 'signaling_connections',
+      help: 'Open WebSocket connections',
+      registers: [this.registry],
+      collect() {
+        this.set(gauges.connections());
+      },
+    });
+    new Gauge({
+      name: 'signaling_rooms',
+      help: 'Rooms with at least one member',
+      registers: [this.registry],
+      collect() {
+        this.set(gauges.rooms());
+      },
+    });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 }

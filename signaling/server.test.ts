@@ -26,6 +26,7 @@ beforeEach(async () => {
     RATE_LIMIT_PER_S: '20',
     RATE_LIMIT_BURST: '20',
     MAX_MESSAGE_BYTES: '4096',
+    TURN_SERVERS: 'turn:127.0.0.1:3479?transport=udp,stun:127.0.0.1:3479',
   });
 });
 afterEach(async () => {
@@ -132,6 +133,47 @@ describe('rooms', () => {
     a.send({ type: 'leave', id: 3 });
     expect(await a.next('left')).toEqual({ type: 'left', replyTo: 3 });
     await a.join('s');
+  });
+});
+
+describe('operations', () => {
+  it('reports connections, rooms, messages by type and errors by code in /metrics; /healthz and /readyz answer', async () => {
+    const a = await client('alice', ['r']);
+    const b = await client('bob', ['r']);
+    await a.join('r');
+    await b.join('r');
+    a.send({ type: 'teleport' });
+    await a.next('error');
+    const text = await (await fetch(`${sig.httpUrl}/metrics`)).text();
+    expect(text).toMatch(/signaling_connections\{node="[^"]+"\} 2/);
+    expect(text).toMatch(/signaling_rooms\{node="[^"]+"\} 1/);
+    expect(text).toMatch(/signaling_messages_in_total\{type="join",node="[^"]+"\} 2/);
+    expect(text).toMatch(/signaling_messages_out_total\{type="welcome",node="[^"]+"\} 2/);
+    expect(text).toMatch(/signaling_errors_total\{code="unknown_type",node="[^"]+"\} 1/);
+    expect((await fetch(`${sig.httpUrl}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${sig.httpUrl}/readyz`)).json()).toEqual({ ready: true });
+  });
+
+  it('mints TURN REST API credentials at POST /v1/turn-credentials for a valid bearer token only', async () => {
+    const url = `${sig.httpUrl}/v1/turn-credentials`;
+    expect((await fetch(url, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(url, { method: 'POST', headers: { authorization: 'Bearer nope' } })).status).toBe(
+      401,
+    );
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sig.token('alice', ['r'])}` },
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { username: string; password: string; ttl: number; uris: string[] };
+    expect(body.username).toMatch(/^\d+:alice$/);
+    expect(body.uris).toEqual(['turn:127.0.0.1:3479?transport=udp', 'stun:127.0.0.1:3479']);
+    expect(body.ttl).toBe(14400);
+    const { verifyTurnCredential } = await import('../turn/credentials/rest-credentials.js');
+    expect(verifyTurnCredential(body.username, body.password, ['turn-test-secret'])).toMatchObject({
+      ok: true,
+      userId: 'alice',
+    });
   });
 });
 

@@ -52,8 +52,12 @@ export class SignalingServer {
     deps: SignalingServerDeps = {},
   ) {
     this.log = (deps.logger ?? pino({ level: config.logLevel })).child({ nodeId: config.nodeId });
-    this.metrics = new SignalingMetrics(config.nodeId, { processMetrics: deps.processMetrics ?? false });
     this.bus = deps.bus ?? new MemoryBus(config.nodeId);
+    this.metrics = new SignalingMetrics(
+      config.nodeId,
+      { connections: () => this.connections.size, rooms: () => this.bus.roomCount() },
+      { processMetrics: deps.processMetrics ?? false },
+    );
     const verifier = (this.verifier = new TokenVerifier(config.jwt));
     const iceServers = (userId: string, hostHint: string) =>
       buildIceServers(
@@ -197,17 +201,14 @@ export class SignalingServer {
       (c, message) => this.dispatcher.dispatch(c, message),
     );
     this.connections.add(conn);
-    this.metrics.connections.set(this.connections.size);
     ws.on('error', (err) => conn.log.debug({ err }, 'socket error'));
     ws.once('close', (code) => {
       this.connections.delete(conn);
       this.releaseIp(ip);
-      this.metrics.connections.set(this.connections.size);
       // 1000/1001 from the client is a deliberate goodbye; anything else may come back and resume.
       if (code === 1000 || code === 1001) conn.leftCleanly = true;
       this.dispatcher
         .disconnected(conn)
-        .then(() => this.metrics.rooms.set(this.bus.roomCount()))
         .catch((err: unknown) => this.log.error({ err }, 'disconnect handling failed'));
     });
     if (this.draining) conn.closeForRestart();
