@@ -30,7 +30,8 @@ export interface SignalingServerDeps {
   processMetrics?: boolean;
 }
 
-const RESUME_BUFFER_MESSAGES = 256;
+/** Signals kept for a dropped peer while it may resume. */
+export const MAILBOX_SIZE = 256;
 
 export class SignalingServer {
   readonly metrics: SignalingMetrics;
@@ -52,7 +53,13 @@ export class SignalingServer {
     deps: SignalingServerDeps = {},
   ) {
     this.log = (deps.logger ?? pino({ level: config.logLevel })).child({ nodeId: config.nodeId });
-    this.bus = deps.bus ?? new MemoryBus(config.nodeId);
+    this.bus =
+      deps.bus ??
+      new MemoryBus({
+        nodeId: config.nodeId,
+        resumeWindowMs: config.resumeWindowMs,
+        mailboxSize: MAILBOX_SIZE,
+      });
     this.metrics = new SignalingMetrics(
       config.nodeId,
       { connections: () => this.connections.size, rooms: () => this.bus.roomCount() },
@@ -75,7 +82,6 @@ export class SignalingServer {
       bus: this.bus,
       roomSize: config.limits.roomSize,
       resumeWindowMs: config.resumeWindowMs,
-      resumeBufferMessages: RESUME_BUFFER_MESSAGES,
       limits: {
         maxMessageBytes: config.limits.maxMessageBytes,
         roomSize: config.limits.roomSize,

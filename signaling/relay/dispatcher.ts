@@ -24,8 +24,6 @@ export interface DispatcherOptions {
   bus: RoomBus;
   roomSize: number;
   resumeWindowMs: number;
-  /** Signals kept for a dropped peer while it may resume; older ones are discarded. */
-  resumeBufferMessages: number;
   limits: ServerMessageOf<'welcome'>['limits'];
   iceServers: (userId: string, hostHint: string) => IceServerGrant;
   metrics: SignalingMetrics;
@@ -33,10 +31,11 @@ export interface DispatcherOptions {
 }
 
 const newId = (bytes: number) => randomBytes(bytes).toString('base64url');
+const reply = (id: ClientMessage['id']) => (id !== undefined ? { replyTo: id } : {});
 
 export class Dispatcher {
   private readonly chains = new WeakMap<ClientConnection, Promise<void>>();
-  /** Peers that dropped and may still resume: peerId → timer that ends their seat. */
+  /** Peers that dropped from this instance and may still resume: peerId → timer that ends their seat. */
   private readonly awaitingResume = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly options: DispatcherOptions) {}
@@ -51,35 +50,31 @@ export class Dispatcher {
   }
 
   private async handle(conn: ClientConnection, message: ClientMessage): Promise<void> {
+    const { bus } = this.options;
     switch (message.type) {
       case 'join':
         return this.join(conn, message);
       case 'leave': {
         const membership = this.requireMembership(conn);
         conn.membership = null;
-        conn.leftCleanly = true;
-        await this.options.bus.leave(membership.room, membership.peerId, 'left');
-        this.options.bus.detach(membership.peerId);
-        conn.send({ type: 'left', ...(message.id !== undefined ? { replyTo: message.id } : {}) });
+        await bus.leave(membership.room, membership.peerId, 'left');
+        conn.send({ type: 'left', ...reply(message.id) });
         return;
       }
       case 'signal': {
         const { room, peerId } = this.requireMembership(conn);
         if (message.to === peerId) throw new ProtocolError('not_in_room', 'Cannot signal yourself');
-        const delivered = await this.options.bus.sendTo(room, message.to, {
-          type: 'signal',
-          from: peerId,
-          signal: message.signal,
-        });
-        if (!delivered) throw new ProtocolError('not_in_room', `Peer ${message.to} is not in room`);
+        if (!(await bus.sendTo(room, message.to, { type: 'signal', from: peerId, signal: message.signal }))) {
+          throw new ProtocolError('not_in_room', `Peer ${message.to} is not in room`);
+        }
         return;
       }
       case 'data': {
         const { room, peerId } = this.requireMembership(conn);
         const { payload, binary, channel, seq } = message;
         const out: ServerMessageOf<'data'> = { type: 'data', from: peerId, payload, binary, channel, seq };
-        if (message.to === undefined) return this.options.bus.broadcast(room, out, peerId);
-        if (message.to === peerId || !(await this.options.bus.sendTo(room, message.to, out))) {
+        if (message.to === undefined) return bus.broadcast(room, out, peerId);
+        if (message.to === peerId || !(await bus.sendTo(room, message.to, out))) {
           throw new ProtocolError('not_in_room', `Peer ${message.to} is not in room`);
         }
         return;
@@ -90,14 +85,14 @@ export class Dispatcher {
           type: 'turn-credentials',
           iceServers: grant.iceServers,
           iceServersExpireAt: grant.expiresAt,
-          ...(message.id !== undefined ? { replyTo: message.id } : {}),
+          ...reply(message.id),
         });
         return;
       }
       case 'ping':
         conn.send({
           type: 'pong',
-          ...(message.id !== undefined ? { replyTo: message.id } : {}),
+          ...reply(message.id),
           ...(message.t !== undefined ? { t: message.t } : {}),
         });
         return;
@@ -107,11 +102,11 @@ export class Dispatcher {
   }
 
   private async join(conn: ClientConnection, message: JoinMessage): Promise<void> {
-    const { bus, roomSize, resumeBufferMessages } = this.options;
+    const { bus, roomSize } = this.options;
     if (conn.membership) throw new ProtocolError('already_joined');
     if (!grantsRoom(conn.grant, message.room)) throw new ProtocolError('forbidden_room');
     const member: Member = {
-      peerId: '',
+      peerId: newId(12),
       userId: conn.grant.userId,
       ...(message.meta ? { meta: message.meta } : {}),
     };
@@ -122,31 +117,31 @@ export class Dispatcher {
         record !== null &&
         record.peerId === message.resume.peerId &&
         record.userId === conn.grant.userId &&
-        record.room === message.room &&
-        (await bus.isMember(record.room, record.peerId));
+        record.room === message.room;
       this.options.metrics.resumes.inc({ outcome: valid ? 'resumed' : 'expired' });
       if (!valid) throw new ProtocolError('session_expired');
       member.peerId = record.peerId;
-      if (record.meta) member.meta = record.meta;
+      if (record.meta && !message.meta) member.meta = record.meta;
       clearTimeout(this.awaitingResume.get(record.peerId));
       this.awaitingResume.delete(record.peerId);
       resumed = true;
-    } else {
-      member.peerId = newId(12);
-      // Queue anything addressed to the new peer until the welcome is out, so the welcome comes first.
-      bus.suspend(member.peerId, resumeBufferMessages);
-    }
-    const outcome = await bus.join(message.room, member, roomSize);
-    if (!outcome.ok) {
-      bus.detach(member.peerId);
-      throw new ProtocolError('room_full');
     }
     const sessionId = newId(18);
+    const session = {
+      sessionId,
+      peerId: member.peerId,
+      userId: member.userId,
+      room: message.room,
+      ...(member.meta ? { meta: member.meta } : {}),
+    };
+    const outcome = await bus.join(message.room, member, roomSize, session);
+    if (!outcome.ok) throw new ProtocolError('room_full');
     conn.membership = { room: message.room, peerId: member.peerId, sessionId };
     const ice = this.options.iceServers(conn.grant.userId, conn.hostHint);
+    // The welcome goes out before anything queued for the peer, which attach then flushes.
     conn.send({
       type: 'welcome',
-      ...(message.id !== undefined ? { replyTo: message.id } : {}),
+      ...reply(message.id),
       room: message.room,
       peerId: member.peerId,
       sessionId,
@@ -156,7 +151,7 @@ export class Dispatcher {
       iceServersExpireAt: ice.expiresAt,
       limits: this.options.limits,
     });
-    bus.attach(member.peerId, (m) => conn.send(m));
+    await bus.attach(message.room, member.peerId, (m) => conn.send(m));
   }
 
   /**
@@ -168,27 +163,16 @@ export class Dispatcher {
     const membership = conn.membership;
     if (!membership) return;
     conn.membership = null;
-    const { bus, resumeWindowMs, resumeBufferMessages } = this.options;
+    const { bus, resumeWindowMs } = this.options;
     if (conn.leftCleanly || resumeWindowMs === 0) {
       await bus.leave(membership.room, membership.peerId, conn.leftCleanly ? 'left' : 'disconnected');
-      bus.detach(membership.peerId);
       return;
     }
-    bus.suspend(membership.peerId, resumeBufferMessages);
-    await bus.saveSession(
-      {
-        sessionId: membership.sessionId,
-        peerId: membership.peerId,
-        userId: conn.grant.userId,
-        room: membership.room,
-      },
-      resumeWindowMs,
-    );
+    await bus.suspend(membership.room, membership.peerId);
     const timer = setTimeout(() => {
       this.awaitingResume.delete(membership.peerId);
-      void bus
+      bus
         .leave(membership.room, membership.peerId, 'timeout')
-        .then(() => bus.detach(membership.peerId))
         .catch((err: unknown) => this.options.log.error({ err }, 'resume expiry failed'));
     }, resumeWindowMs);
     timer.unref();

@@ -1,51 +1,56 @@
 /** The default bus: one process, plain Maps, delivery in call order. */
 import type { Member, ServerMessage } from '../protocol/index.js';
-import type { Deliver, JoinOutcome, RoomBus, SessionRecord } from './room-bus.js';
+import type { BusOptions, Deliver, JoinOutcome, LeaveReason, RoomBus, SessionRecord } from './room-bus.js';
 
-interface Mailbox {
+interface Seat {
+  member: Member;
+  session: SessionRecord;
   deliver: Deliver | null;
+  /** Messages held while not attached. */
   queue: ServerMessage[];
-  maxQueued: number;
+  /** Session expiry while suspended; Infinity while attached. */
+  expiresAt: number;
 }
 
 export class MemoryBus implements RoomBus {
-  /** room → (peerId → member), Map order is join order. */
-  private readonly rooms = new Map<string, Map<string, Member>>();
-  private readonly mailboxes = new Map<string, Mailbox>();
-  private readonly sessions = new Map<string, { record: SessionRecord; expiresAt: number }>();
+  readonly nodeId: string;
+  /** room → (peerId → seat); Map order is join order. */
+  private readonly rooms = new Map<string, Map<string, Seat>>();
+  private readonly sessions = new Map<string, Seat>();
+  private readonly now: () => number;
 
-  constructor(
-    readonly nodeId: string,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(private readonly options: BusOptions) {
+    this.nodeId = options.nodeId;
+    this.now = options.now ?? Date.now;
+  }
 
   ready(): boolean {
     return true;
   }
 
-  join(room: string, member: Member, maxSize: number): Promise<JoinOutcome> {
-    let members = this.rooms.get(room);
-    if (!members) this.rooms.set(room, (members = new Map<string, Member>()));
-    const others = [...members.values()].filter((m) => m.peerId !== member.peerId);
-    if (!members.has(member.peerId) && members.size >= maxSize) {
-      if (members.size === 0) this.rooms.delete(room);
+  join(room: string, member: Member, maxSize: number, session: SessionRecord): Promise<JoinOutcome> {
+    let seats = this.rooms.get(room);
+    const existing = seats?.get(member.peerId);
+    if (!existing && seats && seats.size >= maxSize)
       return Promise.resolve({ ok: false, reason: 'room_full' });
-    }
-    const rejoin = members.has(member.peerId);
-    members.set(member.peerId, member);
-    if (!rejoin) this.fanOut(members, { type: 'peer-joined', peer: member }, member.peerId);
+    if (!seats) this.rooms.set(room, (seats = new Map<string, Seat>()));
+    const others = [...seats.values()].filter((s) => s.member.peerId !== member.peerId).map((s) => s.member);
+    if (existing) this.sessions.delete(existing.session.sessionId);
+    const seat: Seat = { member, session, deliver: null, queue: existing?.queue ?? [], expiresAt: Infinity };
+    seats.set(member.peerId, seat);
+    this.sessions.set(session.sessionId, seat);
+    if (!existing) this.fanOut(seats, { type: 'peer-joined', peer: member }, member.peerId);
     return Promise.resolve({ ok: true, members: others });
   }
 
-  leave(
-    room: string,
-    peerId: string,
-    reason: 'left' | 'disconnected' | 'timeout' | 'kicked',
-  ): Promise<boolean> {
-    const members = this.rooms.get(room);
-    if (!members?.delete(peerId)) return Promise.resolve(false);
-    if (members.size === 0) this.rooms.delete(room);
-    else this.fanOut(members, { type: 'peer-left', peerId, reason });
+  leave(room: string, peerId: string, reason: LeaveReason): Promise<boolean> {
+    const seats = this.rooms.get(room);
+    const seat = seats?.get(peerId);
+    if (!seats || !seat || (reason === 'timeout' && seat.deliver)) return Promise.resolve(false);
+    seats.delete(peerId);
+    this.sessions.delete(seat.session.sessionId);
+    if (seats.size === 0) this.rooms.delete(room);
+    else this.fanOut(seats, { type: 'peer-left', peerId, reason });
     return Promise.resolve(true);
   }
 
@@ -57,77 +62,58 @@ export class MemoryBus implements RoomBus {
     return this.rooms.size;
   }
 
-  attach(peerId: string, deliver: Deliver): void {
-    const box = this.mailboxes.get(peerId);
-    if (!box) {
-      this.mailboxes.set(peerId, { deliver, queue: [], maxQueued: 0 });
-      return;
+  attach(room: string, peerId: string, deliver: Deliver): Promise<void> {
+    const seat = this.rooms.get(room)?.get(peerId);
+    if (seat) {
+      seat.deliver = deliver;
+      seat.expiresAt = Infinity;
+      for (const message of seat.queue.splice(0)) deliver(message);
     }
-    box.deliver = deliver;
-    const queued = box.queue.splice(0);
-    for (const message of queued) deliver(message);
+    return Promise.resolve();
   }
 
-  suspend(peerId: string, maxQueued: number): void {
-    const box = this.mailboxes.get(peerId);
-    if (box) {
-      box.deliver = null;
-      box.maxQueued = maxQueued;
-    } else this.mailboxes.set(peerId, { deliver: null, queue: [], maxQueued });
-  }
-
-  detach(peerId: string): void {
-    this.mailboxes.delete(peerId);
+  suspend(room: string, peerId: string): Promise<void> {
+    const seat = this.rooms.get(room)?.get(peerId);
+    if (seat) {
+      seat.deliver = null;
+      seat.expiresAt = this.now() + this.options.resumeWindowMs;
+    }
+    return Promise.resolve();
   }
 
   sendTo(room: string, peerId: string, message: ServerMessage): Promise<boolean> {
-    if (!this.rooms.get(room)?.has(peerId)) return Promise.resolve(false);
-    this.post(peerId, message);
+    const seat = this.rooms.get(room)?.get(peerId);
+    if (!seat) return Promise.resolve(false);
+    this.post(seat, message);
     return Promise.resolve(true);
   }
 
   broadcast(room: string, message: ServerMessage, exceptPeerId?: string): Promise<void> {
-    const members = this.rooms.get(room);
-    if (members) this.fanOut(members, message, exceptPeerId);
-    return Promise.resolve();
-  }
-
-  saveSession(record: SessionRecord, ttlMs: number): Promise<void> {
-    this.sweepSessions();
-    this.sessions.set(record.sessionId, { record, expiresAt: this.now() + ttlMs });
+    const seats = this.rooms.get(room);
+    if (seats) this.fanOut(seats, message, exceptPeerId);
     return Promise.resolve();
   }
 
   takeSession(sessionId: string): Promise<SessionRecord | null> {
-    const entry = this.sessions.get(sessionId);
+    const seat = this.sessions.get(sessionId);
+    if (!seat || seat.expiresAt <= this.now()) return Promise.resolve(null);
     this.sessions.delete(sessionId);
-    return Promise.resolve(entry && entry.expiresAt > this.now() ? entry.record : null);
+    return Promise.resolve(seat.session);
   }
 
   close(): Promise<void> {
     this.rooms.clear();
-    this.mailboxes.clear();
     this.sessions.clear();
     return Promise.resolve();
   }
 
-  private fanOut(members: Map<string, Member>, message: ServerMessage, exceptPeerId?: string): void {
-    for (const id of members.keys()) if (id !== exceptPeerId) this.post(id, message);
+  private fanOut(seats: Map<string, Seat>, message: ServerMessage, exceptPeerId?: string): void {
+    for (const seat of seats.values()) if (seat.member.peerId !== exceptPeerId) this.post(seat, message);
   }
 
-  private post(peerId: string, message: ServerMessage): void {
-    const box = this.mailboxes.get(peerId);
-    if (!box) return;
-    if (box.deliver) {
-      box.deliver(message);
-      return;
-    }
-    box.queue.push(message);
-    if (box.queue.length > box.maxQueued) box.queue.shift();
-  }
-
-  private sweepSessions(): void {
-    const now = this.now();
-    for (const [id, entry] of this.sessions) if (entry.expiresAt <= now) this.sessions.delete(id);
+  private post(seat: Seat, message: ServerMessage): void {
+    if (seat.deliver) return seat.deliver(message);
+    seat.queue.push(message);
+    if (seat.queue.length > this.options.mailboxSize) seat.queue.shift();
   }
 }
