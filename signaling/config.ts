@@ -120,6 +120,16 @@ export const signalingEnv = {
     z.ipv4().or(z.ipv6()),
     'public address of the bundled relay put in ICE URLs (default: the host the client connected to)',
   ),
+  REDIS_URL: key(
+    z.url({ protocol: /^rediss?$/ }),
+    'run the room bus on Redis (redis://host:port) so several instances serve one room; unset: in memory',
+  ),
+  REDIS_PREFIX: key(z.string().regex(/^[\w:.-]{1,64}$/), 'prefix of Redis keys and channels', 'rp:'),
+  PRESENCE_TTL_MS: key(
+    int(300, 600000),
+    'with Redis: how soon the members of a dead instance are noticed',
+    '15000',
+  ),
   DEV_TOKENS: key(bool, 'enable GET /dev/token (never in production)', 'true in development'),
 } as const;
 
@@ -167,6 +177,7 @@ export interface SignalingConfig {
     externalIp: string | undefined;
   };
   devTokens: boolean;
+  redis: { url: string; prefix: string; presenceTtlMs: number } | null;
 }
 
 export type SignalingConfigOverrides = {
@@ -254,6 +265,9 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
       externalIp: e.TURN_EXTERNAL_IP,
     },
     devTokens: e.DEV_TOKENS ?? !production,
+    redis: e.REDIS_URL
+      ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX!, presenceTtlMs: e.PRESENCE_TTL_MS! }
+      : null,
   };
 }
 

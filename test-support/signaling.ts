@@ -1,7 +1,8 @@
 /** Start and stop real signaling servers on loopback port 0 for tests, and mint tokens for them. */
 import { pino } from 'pino';
 import { loadSignalingConfig } from '../signaling/config.js';
-import { SignalingServer, WS_PATH, type SignalingServerDeps } from '../signaling/server.js';
+import { MAILBOX_SIZE, SignalingServer, WS_PATH, type SignalingServerDeps } from '../signaling/server.js';
+import { RedisBus } from '../signaling/cluster/redis-bus.js';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -29,7 +30,20 @@ export async function startSignaling(
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = new SignalingServer(config, { logger: pino({ level: 'silent' }), ...deps });
+  const logger = pino({ level: 'silent' });
+  let bus = deps.bus;
+  if (!bus && config.redis) {
+    const redis = new RedisBus({
+      ...config.redis,
+      nodeId: config.nodeId,
+      resumeWindowMs: config.resumeWindowMs,
+      mailboxSize: MAILBOX_SIZE,
+      log: logger,
+    });
+    await redis.start();
+    bus = redis;
+  }
+  const server = new SignalingServer(config, { logger, ...deps, ...(bus ? { bus } : {}) });
   const { port } = await server.listen();
   return {
     server,
