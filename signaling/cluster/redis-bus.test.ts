@@ -106,6 +106,7 @@ describe.skipIf(!available)('Redis bus across instances', () => {
     await cluster(2);
     const a = await joinOn(instances[0]!, 'a');
     const b = await joinOn(instances[1]!, 'b');
+    await expect.poll(() => a.c.all('peer-joined').length).toBe(1);
     await redis.stop();
     await expect
       .poll(async () => (await fetch(`${instances[0]!.httpUrl}/readyz`)).status, { timeout: 5000 })
