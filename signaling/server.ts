@@ -45,6 +45,8 @@ export class SignalingServer {
   private readonly connections = new Set<ClientConnection>();
   private readonly perIp = new Map<string, number>();
   private readonly sockets = new Set<Socket>();
+  /** Disconnect handling still in flight (suspending seats on the bus); close() waits for it. */
+  private readonly disconnecting = new Set<Promise<void>>();
   private draining = false;
   private closed: Promise<void> | null = null;
 
@@ -213,9 +215,11 @@ export class SignalingServer {
       this.releaseIp(ip);
       // 1000/1001 from the client is a deliberate goodbye; anything else may come back and resume.
       if (code === 1000 || code === 1001) conn.leftCleanly = true;
-      this.dispatcher
+      const done = this.dispatcher
         .disconnected(conn)
-        .catch((err: unknown) => this.log.error({ err }, 'disconnect handling failed'));
+        .catch((err: unknown) => this.log.error({ err }, 'disconnect handling failed'))
+        .finally(() => this.disconnecting.delete(done));
+      this.disconnecting.add(done);
     });
     if (this.draining) conn.closeForRestart();
   }
@@ -249,6 +253,7 @@ export class SignalingServer {
         this.http.close(() => resolve());
         for (const socket of this.sockets) socket.destroy();
       });
+      await Promise.all([...this.disconnecting]);
       await this.bus.close();
     })();
     return this.closed;
