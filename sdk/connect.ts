@@ -1,0 +1,118 @@
+/** `connect()`: options with their defaults, the platform, and a Room resolved once welcomed. */
+import type { IceServer } from '../signaling/protocol/index.js';
+import { systemClock, type Clock } from './clock.js';
+import { DEFAULTS } from './defaults.js';
+import { SdkError } from './errors.js';
+import type { Link } from './peer/link.js';
+import { browserPlatform, hasBrowserWebRtc } from './platform/browser.js';
+import type { Platform } from './platform/platform.js';
+import { Room, type MemberMeta } from './room.js';
+import { ExponentialBackoffPolicy, type ReconnectPolicy } from './signaling/reconnect-policy.js';
+
+export interface ConnectOptions {
+  /** Signaling WebSocket URL, e.g. `wss://signal.example.com/v1/ws`. */
+  url: string;
+  /** JWT from the app's backend; sent in the `bearer.` subprotocol entry, never in the URL. */
+  token: string;
+  /** Room to join; the token must grant it. */
+  room: string;
+  /** Called before every reconnect for a fresh token (long sessions outlive short-lived tokens). */
+  getToken?: () => Promise<string>;
+  /** Shown to other members (display name and the like). */
+  meta?: MemberMeta;
+  /** WebRTC and WebSocket implementation. Default: the browser's, or Node's (ws + @roamhq/wrtc). */
+  platform?: Platform;
+  /** Default: exponential backoff with full jitter, see `DEFAULTS.reconnect*`. */
+  reconnectPolicy?: ReconnectPolicy;
+  /** Replace the ICE servers from the welcome (default: the server's, with its TURN credentials). */
+  iceServers?: IceServer[];
+  /** `relay` forces TURN. Default `all`. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  /** Injected time source (tests). Default: the system clock. */
+  clock?: Clock;
+  /** ms; default `DEFAULTS.connectTimeoutMs`. */
+  connectTimeoutMs?: number;
+  /** ms; default `DEFAULTS.p2pConnectTimeoutMs`. */
+  p2pConnectTimeoutMs?: number;
+  /** ms; default `DEFAULTS.iceRetryIntervalMs`. */
+  iceRetryIntervalMs?: number;
+  /** ms; default `DEFAULTS.iceDisconnectedGraceMs`. */
+  iceDisconnectedGraceMs?: number;
+  /** ms; default `DEFAULTS.statsIntervalMs`. */
+  statsIntervalMs?: number;
+  /** ms; default `DEFAULTS.ackDelayMs`. */
+  ackDelayMs?: number;
+  /** ms; default `DEFAULTS.retransmitMs`. */
+  retransmitMs?: number;
+  /** Count; default `DEFAULTS.maxUnackedMessages`. */
+  maxUnackedMessages?: number;
+  /** Frames per second; default `DEFAULTS.fallbackRatePerSecond`. */
+  fallbackRatePerSecond?: number;
+  /** Frames; default `DEFAULTS.fallbackBurst`. */
+  fallbackBurst?: number;
+  /** ms; default `DEFAULTS.pingIntervalMs`. */
+  pingIntervalMs?: number;
+  /** ms; default `DEFAULTS.pongTimeoutMs`. */
+  pongTimeoutMs?: number;
+  /** ms; default `DEFAULTS.turnRefreshMarginMs`. */
+  turnRefreshMarginMs?: number;
+  /** ms; default `DEFAULTS.orphanGraceMs`. */
+  orphanGraceMs?: number;
+  /** @internal Replace the link implementation (tests). */
+  linkFactory?: (initiator: boolean, config: RTCConfiguration) => Link;
+}
+
+async function defaultPlatform(): Promise<Platform> {
+  if (hasBrowserWebRtc()) return browserPlatform();
+  try {
+    // Resolved only in Node; the browser bundle maps this module to a stub.
+    const { nodePlatform } = await import('./platform/node.js');
+    return nodePlatform();
+  } catch (err) {
+    throw new SdkError('platform_unsupported', undefined, { cause: err });
+  }
+}
+
+/** Join a room; resolves once the server has welcomed us, rejects with an `SdkError` otherwise. */
+export async function connect(options: ConnectOptions): Promise<Room> {
+  const platform = options.platform ?? (await defaultPlatform());
+  const pick = <K extends keyof typeof DEFAULTS & keyof ConnectOptions>(key: K): number =>
+    options[key] ?? DEFAULTS[key];
+  const room = new Room({
+    url: options.url,
+    token: options.token,
+    room: options.room,
+    getToken: options.getToken,
+    meta: options.meta ?? {},
+    platform,
+    clock: options.clock ?? systemClock,
+    signaling: {
+      policy: options.reconnectPolicy ?? new ExponentialBackoffPolicy(),
+      connectTimeoutMs: pick('connectTimeoutMs'),
+      pingIntervalMs: pick('pingIntervalMs'),
+      pongTimeoutMs: pick('pongTimeoutMs'),
+    },
+    tuning: {
+      p2pConnectTimeoutMs: pick('p2pConnectTimeoutMs'),
+      iceRetryIntervalMs: pick('iceRetryIntervalMs'),
+      iceDisconnectedGraceMs: pick('iceDisconnectedGraceMs'),
+      ackDelayMs: pick('ackDelayMs'),
+      retransmitMs: pick('retransmitMs'),
+      maxUnackedMessages: pick('maxUnackedMessages'),
+      maxHeldMessages: DEFAULTS.maxHeldMessages,
+      maxQueuedSignals: DEFAULTS.maxQueuedSignals,
+    },
+    iceServers: options.iceServers,
+    iceTransportPolicy: options.iceTransportPolicy ?? 'all',
+    statsIntervalMs: pick('statsIntervalMs'),
+    turnRefreshMarginMs: pick('turnRefreshMarginMs'),
+    orphanGraceMs: pick('orphanGraceMs'),
+    fallbackRatePerSecond: pick('fallbackRatePerSecond'),
+    fallbackBurst: pick('fallbackBurst'),
+    unreliableChannelId: DEFAULTS.unreliableChannelId,
+    frameOverheadBytes: DEFAULTS.frameOverheadBytes,
+    linkFactory: options.linkFactory,
+  });
+  await room.start();
+  return room;
+}

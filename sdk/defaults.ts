@@ -1,0 +1,56 @@
+/**
+ * Every default of the SDK, in one place. Each option of `connect()` documents its unit and points here;
+ * nothing else in `sdk/` hard-codes a tunable number.
+ */
+export const DEFAULTS = {
+  /** ms for the first WebSocket open + `welcome`; `connect()` rejects with `connect_timeout` after it. */
+  connectTimeoutMs: 15_000,
+  /** ms a new peer link may take to connect before that pair's data moves to the WebSocket path. */
+  p2pConnectTimeoutMs: 8_000,
+  /** ms between attempts at a fresh peer link while a pair is on the WebSocket path. */
+  iceRetryIntervalMs: 10_000,
+  /** ms a link may sit in ICE `disconnected` before it is treated as failed and replaced. */
+  iceDisconnectedGraceMs: 4_000,
+  /** ms between `getStats()` polls that report each pair's path and RTT. */
+  statsIntervalMs: 2_000,
+  /** ms a receiver waits to batch cumulative acks of reliable messages. */
+  ackDelayMs: 40,
+  /** ms after which an unacknowledged reliable message is resent on the WebSocket path. */
+  retransmitMs: 1_500,
+  /** Unacknowledged reliable messages kept per pair; `send` past it fails with `send_buffer_full`. */
+  maxUnackedMessages: 4_096,
+  /** Out-of-order reliable messages a receiver holds per pair while waiting for a gap to fill. */
+  maxHeldMessages: 4_096,
+  /**
+   * Fallback `data` frames per second this client sends through signaling (all pairs together). The
+   * server's default limit is 100 messages/s per connection, shared with signals and pings.
+   */
+  fallbackRatePerSecond: 50,
+  /** Burst of fallback `data` frames. */
+  fallbackBurst: 80,
+  /** ms between application pings to signaling (browsers cannot see WebSocket pings). */
+  pingIntervalMs: 10_000,
+  /** ms of silence after a ping before the socket is considered dead and reconnected. */
+  pongTimeoutMs: 10_000,
+  /** ms before TURN credentials expire at which fresh ones are requested (at most half the lifetime). */
+  turnRefreshMarginMs: 5 * 60_000,
+  /**
+   * ms a peer missing from a fresh (non-resumed) join stays in the room while its link lives, waiting for
+   * it to rejoin; then it is reported as left.
+   */
+  orphanGraceMs: 30_000,
+  /** Signals held per pair while signaling is down, flushed after the session resumes. */
+  maxQueuedSignals: 512,
+  /** Reconnect backoff: first ceiling, ms (full jitter: the delay is uniform in [0, ceiling]). */
+  reconnectBaseDelayMs: 300,
+  /** Reconnect backoff: largest ceiling, ms. */
+  reconnectMaxDelayMs: 10_000,
+  /** Reconnect attempts before giving up (about five minutes with the defaults above). */
+  reconnectMaxAttempts: 40,
+  /** SCTP stream id of the negotiated unreliable data channel; both sides create it with this id. */
+  unreliableChannelId: 1000,
+  /** Bytes reserved in a signaling frame for the envelope around a message payload. */
+  frameOverheadBytes: 512,
+} as const;
+
+export type Defaults = typeof DEFAULTS;

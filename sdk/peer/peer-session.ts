@@ -1,0 +1,469 @@
+/**
+ * Everything about one remote peer that outlives any single link: its reliable message streams, its
+ * current path, queued signals, and the link itself, which is replaced when it fails.
+ *
+ * Paths: `connecting` until the first link connects or `p2pConnectTimeoutMs` passes; `direct`/`relay`
+ * while a link is connected (read from getStats); `websocket` when no link is up past the deadline or
+ * after a link failed: data then goes through signaling `data` frames while the initiator keeps trying
+ * fresh links every `iceRetryIntervalMs`, and moves back as soon as one connects.
+ *
+ * Reliable messages are numbered per pair and kept until acked, so a path switch resends what may have
+ * been lost and the receiver's dedupe makes it exactly-once and in order. Unreliable messages take the
+ * current path or are dropped.
+ */
+import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/index.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import {
+  decodePayload,
+  toLinkText,
+  toSignalingData,
+  type AppData,
+  type EncodedPayload,
+  type Frame,
+} from '../data/frames.js';
+import { readPath } from '../data/path-stats.js';
+import { ReliableReceiver, ReliableSender } from '../data/reliable-stream.js';
+import type { Link } from './link.js';
+import { routeSignal, shouldInitiate } from './signal-router.js';
+import { fromLinkText } from '../data/frames.js';
+
+export type Path = 'connecting' | 'direct' | 'relay' | 'websocket';
+
+export interface SessionTuning {
+  p2pConnectTimeoutMs: number;
+  iceRetryIntervalMs: number;
+  iceDisconnectedGraceMs: number;
+  ackDelayMs: number;
+  retransmitMs: number;
+  maxUnackedMessages: number;
+  maxHeldMessages: number;
+  maxQueuedSignals: number;
+}
+
+export interface LinkEvent {
+  peerId: string;
+  kind: 'created' | 'connected' | 'failed';
+  initiator: boolean;
+  reason: string;
+}
+
+/** What a session needs from its room. */
+export interface SessionHost {
+  readonly clock: Clock;
+  readonly tuning: SessionTuning;
+  localPeerId(): string;
+  signalingOpen(): boolean;
+  sendSignaling(message: ClientMessage): boolean;
+  takeFallbackToken(): boolean;
+  fallbackWaitMs(): number;
+  createLink(initiator: boolean): Link;
+  deliver(event: { from: string; channel: string | undefined; data: AppData; reliable: boolean }): void;
+  onTrack(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
+  onPath(event: { peerId: string; path: Path; rttMs: number | undefined }): void;
+  onLinkEvent(event: LinkEvent): void;
+}
+
+const MAX_RETIRED_UFRAGS = 64;
+
+export class PeerSession {
+  path: Path = 'connecting';
+  rttMs: number | undefined;
+  /** Set after a fresh rejoin when this peer was not in the new welcome; cleared when it shows up. */
+  orphanTimer: TimerHandle | null = null;
+  private link: Link | null = null;
+  private readonly retired = new Set<string>();
+  private readonly sender: ReliableSender;
+  private readonly receiver: ReliableReceiver<EncodedPayload>;
+  private readonly signalQueue: SignalPayload[] = [];
+  private p2pTimer: TimerHandle | null = null;
+  private retryTimer: TimerHandle | null = null;
+  private graceTimer: TimerHandle | null = null;
+  private flushTimer: TimerHandle | null = null;
+  private ackTimer: TimerHandle | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly host: SessionHost,
+    public peerId: string,
+    public member: Member,
+    /** The remote SDK instance, stable across its peer id changes (fresh rejoins). */
+    readonly instanceId: string | null,
+  ) {
+    this.sender = new ReliableSender(host.tuning.maxUnackedMessages);
+    this.receiver = new ReliableReceiver(host.tuning.maxHeldMessages);
+    this.p2pTimer = host.clock.setTimeout(() => this.onP2pDeadline(), host.tuning.p2pConnectTimeoutMs);
+    if (this.initiates) this.newLink('initial');
+  }
+
+  get initiates(): boolean {
+    return shouldInitiate(this.host.localPeerId(), this.peerId);
+  }
+
+  get linkConnected(): boolean {
+    return this.link?.connected ?? false;
+  }
+
+  get pendingReliable(): number {
+    return this.sender.pending;
+  }
+
+  /** The remote's peer id changed (it joined afresh after a signaling restart); the link stays. */
+  rekey(peerId: string, member: Member): void {
+    this.peerId = peerId;
+    this.member = member;
+    this.flushSignals();
+  }
+
+  // ---- signals ----
+
+  receiveSignal(signal: SignalPayload): void {
+    if (this.closed) return;
+    const route = routeSignal(signal, this.link, this.retired, !this.initiates);
+    if (route === 'drop') return;
+    if (route === 'new-link') this.newLink(this.link ? 'remote replaced link' : 'remote offer', false);
+    this.link?.signal(signal);
+  }
+
+  private sendSignal(signal: SignalPayload): void {
+    if (this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+    this.signalQueue.push(signal);
+    if (this.signalQueue.length > this.host.tuning.maxQueuedSignals) this.signalQueue.shift();
+  }
+
+  /** Signaling is back: send what queued up, retry anything that waits on it. */
+  signalingRestored(): void {
+    if (this.closed) return;
+    this.flushSignals();
+    if (!this.linkConnected && !this.initiates) this.requestRelink();
+    this.flush();
+  }
+
+  private flushSignals(): void {
+    while (this.signalQueue.length > 0 && this.host.signalingOpen()) {
+      const signal = this.signalQueue[0]!;
+      if (!this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+      this.signalQueue.shift();
+    }
+  }
+
+  // ---- links ----
+
+  private newLink(reason: string, initiator = true): Link {
+    this.retireLink();
+    const link = this.host.createLink(initiator);
+    this.link = link;
+    const current = () => link === this.link && !this.closed;
+    link.on('signal', (s) => current() && this.sendSignal(s));
+    link.on('connect', () => current() && this.onLinkConnected());
+    link.on('data', (text) => current() && this.receiveLinkText(text));
+    link.on('unreliable', (text) => current() && this.receiveLinkText(text));
+    link.on('track', (e) => current() && this.host.onTrack({ peerId: this.peerId, ...e }));
+    link.on('ice-state', (state) => current() && this.onIceState(state));
+    link.on('close', (e) => {
+      if (!current()) return;
+      this.linkFailed(e.error ? `${e.error.code}: ${e.error.message}` : 'link closed');
+    });
+    this.host.onLinkEvent({ peerId: this.peerId, kind: 'created', initiator, reason });
+    return link;
+  }
+
+  private retireLink(): void {
+    const link = this.link;
+    if (!link) return;
+    this.link = null;
+    if (link.remoteUfrag) this.retired.add(link.remoteUfrag);
+    if (this.retired.size > MAX_RETIRED_UFRAGS) this.retired.delete(this.retired.values().next().value!);
+    this.clearTimer('graceTimer');
+    link.destroy();
+  }
+
+  private onLinkConnected(): void {
+    this.clearTimer('p2pTimer');
+    this.clearTimer('retryTimer');
+    this.clearTimer('graceTimer');
+    this.host.onLinkEvent({
+      peerId: this.peerId,
+      kind: 'connected',
+      initiator: this.link!.initiator,
+      reason: 'ice',
+    });
+    // New path: everything unacked goes again on it (the receiver drops duplicates).
+    this.sender.newEpoch();
+    this.flush();
+    if (this.receiver.cumulativeAck > 0) this.scheduleAck();
+    void this.refreshPath();
+  }
+
+  private onIceState(state: RTCIceConnectionState): void {
+    if (state === 'connected' || state === 'completed') {
+      this.clearTimer('graceTimer');
+      return;
+    }
+    if (state === 'disconnected' && this.graceTimer === null && this.linkConnected) {
+      this.graceTimer = this.host.clock.setTimeout(() => {
+        this.graceTimer = null;
+        this.linkFailed('ice disconnected too long');
+      }, this.host.tuning.iceDisconnectedGraceMs);
+    }
+  }
+
+  /** The link failed or was given up on: carry data over signaling, and get a new link going. */
+  private linkFailed(reason: string): void {
+    if (this.closed) return;
+    const remoteUfrag = this.link?.remoteUfrag ?? null;
+    const initiator = this.link?.initiator ?? this.initiates;
+    this.host.onLinkEvent({ peerId: this.peerId, kind: 'failed', initiator, reason });
+    this.retireLink();
+    this.useWebsocket();
+    if (this.initiates) {
+      this.newLink(`replacing: ${reason}`);
+      this.scheduleRetry();
+    } else {
+      this.requestRelink(remoteUfrag);
+    }
+  }
+
+  private onP2pDeadline(): void {
+    this.p2pTimer = null;
+    if (this.closed || this.linkConnected) return;
+    this.useWebsocket();
+    if (this.initiates) this.scheduleRetry();
+    else this.requestRelink();
+  }
+
+  private scheduleRetry(): void {
+    this.clearTimer('retryTimer');
+    this.retryTimer = this.host.clock.setTimeout(() => {
+      this.retryTimer = null;
+      if (this.closed || this.linkConnected) return;
+      if (this.initiates) this.newLink('retry while on websocket');
+      else this.requestRelink();
+      this.scheduleRetry();
+    }, this.host.tuning.iceRetryIntervalMs);
+  }
+
+  /** Ask the initiating side for a fresh link (naming the link we had, so a stale request is ignored). */
+  private requestRelink(ufrag: string | null = this.link?.remoteUfrag ?? null): void {
+    this.sendFrameOverSignaling({ kind: 'control', request: { op: 'relink', ufrag } });
+  }
+
+  /** Re-read path and RTT from the live link's stats. */
+  async refreshPath(): Promise<void> {
+    const stats = this.link?.connected ? this.link.getStats() : null;
+    if (!stats) return;
+    let reading;
+    try {
+      reading = readPath(await stats);
+    } catch {
+      return;
+    }
+    if (this.closed || !this.linkConnected) return;
+    this.setPath(reading?.path ?? 'direct', reading?.rttMs);
+  }
+
+  /** New ICE configuration: applied to the live link; a waiting pair tries a fresh link at once. */
+  applyIceConfiguration(config: RTCConfiguration, retryNow: boolean): void {
+    this.link?.setConfiguration(config);
+    if (!retryNow || this.linkConnected || this.closed) return;
+    if (this.initiates) {
+      this.newLink('new ICE configuration');
+      if (this.path === 'websocket') this.scheduleRetry();
+    } else {
+      this.requestRelink();
+    }
+  }
+
+  private useWebsocket(): void {
+    if (this.path === 'websocket') return;
+    this.sender.newEpoch();
+    this.setPath('websocket', undefined);
+    this.flush();
+  }
+
+  private setPath(path: Path, rttMs: number | undefined): void {
+    const changed = path !== this.path || rttMs !== this.rttMs;
+    this.path = path;
+    this.rttMs = rttMs;
+    if (changed) this.host.onPath({ peerId: this.peerId, path, rttMs });
+  }
+
+  // ---- media ----
+
+  addTrack(track: MediaStreamTrack, stream: MediaStream): void {
+    this.link?.addTrack(track, stream);
+  }
+
+  removeTrack(track: MediaStreamTrack, stream: MediaStream): void {
+    try {
+      this.link?.removeTrack(track, stream);
+    } catch {
+      // Never added on this link (it was created after the track was published and removed).
+    }
+  }
+
+  // ---- data ----
+
+  sendReliable(payload: EncodedPayload): void {
+    this.sender.push(payload);
+    this.flush();
+  }
+
+  sendUnreliable(payload: EncodedPayload): boolean {
+    if (this.closed) return false;
+    const frame: Frame = { kind: 'unreliable', ...payload };
+    if (this.link?.connected) return this.link.sendUnreliable(toLinkText(frame));
+    if (this.path !== 'websocket' || !this.host.takeFallbackToken()) return false;
+    return this.sendFrameOverSignaling(frame);
+  }
+
+  /** Send what is due on the current path; on the WebSocket path, paced by the room's rate gate. */
+  flush(): void {
+    if (this.closed) return;
+    const now = this.host.clock.now();
+    const link = this.link;
+    if (link?.connected) {
+      for (const o of this.sender.due(now, Infinity)) {
+        const frame: Frame = {
+          kind: 'reliable',
+          seq: o.seq,
+          channel: o.channel,
+          payload: o.payload,
+          binary: o.binary,
+        };
+        if (!link.send(toLinkText(frame))) return;
+        this.sender.markSent(o, now);
+      }
+      return;
+    }
+    if (this.path !== 'websocket' || !this.host.signalingOpen()) return;
+    const { retransmitMs } = this.host.tuning;
+    for (const o of this.sender.due(now, retransmitMs)) {
+      if (!this.host.takeFallbackToken()) return this.scheduleFlush(this.host.fallbackWaitMs());
+      const frame: Frame = {
+        kind: 'reliable',
+        seq: o.seq,
+        channel: o.channel,
+        payload: o.payload,
+        binary: o.binary,
+      };
+      if (!this.sendFrameOverSignaling(frame)) return;
+      this.sender.markSent(o, now);
+    }
+    const next = this.sender.nextRetransmitIn(now, retransmitMs);
+    if (next !== null) this.scheduleFlush(next);
+  }
+
+  private scheduleFlush(ms: number): void {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = this.host.clock.setTimeout(
+      () => {
+        this.flushTimer = null;
+        this.flush();
+      },
+      Math.max(ms, 5),
+    );
+  }
+
+  private sendFrameOverSignaling(frame: Frame): boolean {
+    return this.host.sendSignaling(toSignalingData(frame, this.peerId));
+  }
+
+  private receiveLinkText(text: string): void {
+    const frame = fromLinkText(text);
+    if (frame) this.receiveFrame(frame);
+  }
+
+  /** A frame from either path. */
+  receiveFrame(frame: Frame): void {
+    if (this.closed) return;
+    switch (frame.kind) {
+      case 'ack':
+        this.sender.ack(frame.seq);
+        return;
+      case 'unreliable':
+        this.host.deliver({
+          from: this.peerId,
+          channel: frame.channel,
+          data: decodePayload(frame),
+          reliable: false,
+        });
+        return;
+      case 'reliable': {
+        const ready = this.receiver.accept(frame.seq, {
+          channel: frame.channel,
+          payload: frame.payload,
+          binary: frame.binary,
+        });
+        for (const m of ready) {
+          this.host.deliver({
+            from: this.peerId,
+            channel: m.channel,
+            data: decodePayload(m),
+            reliable: true,
+          });
+        }
+        this.scheduleAck();
+        return;
+      }
+      case 'control':
+        if (!this.initiates) return;
+        if (frame.request.ufrag === null || !this.link || frame.request.ufrag === this.link.localUfrag) {
+          this.linkFailed('remote asked for a new link');
+        }
+        return;
+    }
+  }
+
+  private scheduleAck(): void {
+    if (this.ackTimer !== null) return;
+    this.ackTimer = this.host.clock.setTimeout(() => {
+      this.ackTimer = null;
+      this.sendAck();
+    }, this.host.tuning.ackDelayMs);
+  }
+
+  private sendAck(): void {
+    if (this.closed) return;
+    const frame: Frame = { kind: 'ack', seq: this.receiver.cumulativeAck };
+    if (this.link?.connected && this.link.send(toLinkText(frame))) return;
+    if (!this.host.signalingOpen()) return; // acked again after the next message or reconnect
+    if (!this.host.takeFallbackToken()) {
+      this.ackTimer = this.host.clock.setTimeout(
+        () => {
+          this.ackTimer = null;
+          this.sendAck();
+        },
+        Math.max(this.host.fallbackWaitMs(), 5),
+      );
+      return;
+    }
+    this.sendFrameOverSignaling(frame);
+  }
+
+  private clearTimer(
+    name: 'p2pTimer' | 'retryTimer' | 'graceTimer' | 'flushTimer' | 'ackTimer' | 'orphanTimer',
+  ): void {
+    const timer = this[name];
+    if (timer !== null) this.host.clock.clearTimeout(timer);
+    this[name] = null;
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const name of [
+      'p2pTimer',
+      'retryTimer',
+      'graceTimer',
+      'flushTimer',
+      'ackTimer',
+      'orphanTimer',
+    ] as const) {
+      this.clearTimer(name);
+    }
+    const link = this.link;
+    this.link = null;
+    link?.destroy();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What the SDK needs from its environment, so one codebase runs in browsers and Node: a WebSocket and the
+ * WebRTC constructors. `browser.ts` takes them from the page's globals; `node.ts` from `ws` and
+ * @roamhq/wrtc (the only file that imports it).
+ */
+
+/** The part of the browser WebSocket API the SDK uses; `ws` in Node provides the same. */
+export interface SocketLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** The constructors simple-peer's `wrtc` option takes. */
+export interface WebRtcImplementation {
+  RTCPeerConnection: unknown;
+  RTCSessionDescription: unknown;
+  RTCIceCandidate: unknown;
+}
+
+export interface Platform {
+  readonly name: 'browser' | 'node';
+  readonly wrtc: WebRtcImplementation;
+  createWebSocket(url: string, protocols: string[]): SocketLike;
+}
+
+/** WebSocket readyState values (the same in browsers and `ws`). */
+export const SOCKET_OPEN = 1;

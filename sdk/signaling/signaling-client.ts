@@ -1,0 +1,314 @@
+/**
+ * The SDK's one WebSocket to signaling: opens it with the token in the subprotocol (the form browsers can
+ * send), joins or resumes the room, keeps it alive with application pings, and after a drop reconnects
+ * on the reconnect policy, resuming the session (same peer id) or, when the server no longer knows it,
+ * joining afresh. It hands every other server message to the room.
+ */
+import {
+  SUBPROTOCOL,
+  TOKEN_SUBPROTOCOL_PREFIX,
+  serverMessageSchema,
+  type ClientMessage,
+  type ServerMessage,
+  type ServerMessageOf,
+} from '../../signaling/protocol/index.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { SdkError } from '../errors.js';
+import { TypedEmitter } from '../events/typed-emitter.js';
+import { SOCKET_OPEN, type Platform, type SocketLike } from '../platform/platform.js';
+import type { ReconnectPolicy } from './reconnect-policy.js';
+
+export type Welcome = ServerMessageOf<'welcome'>;
+export type SignalingState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/** initial: first join; resumed: same peer id after a drop; rejoined: a fresh join with a new peer id. */
+export type JoinKind = 'initial' | 'resumed' | 'rejoined';
+
+export interface SignalingClientEvents {
+  joined: { welcome: Welcome; kind: JoinKind; previousPeerId: string | null };
+  message: ServerMessage;
+  state: SignalingState;
+  reconnecting: { attempt: number; delayMs: number; error: unknown };
+  /** Terminal: the client gave up or was closed. */
+  closed: { error?: SdkError };
+}
+
+export interface SignalingClientOptions {
+  url: string;
+  token: string;
+  getToken: (() => Promise<string>) | undefined;
+  room: string;
+  meta: Record<string, string | number | boolean>;
+  platform: Platform;
+  clock: Clock;
+  policy: ReconnectPolicy;
+  connectTimeoutMs: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+}
+
+/** Close code we use to drop a socket we consider dead; not 1000/1001, so the server keeps our seat. */
+const CLOSE_DEAD = 4000;
+
+export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
+  private socket: SocketLike | null = null;
+  private session: { sessionId: string; peerId: string } | null = null;
+  private token: string;
+  private currentState: SignalingState = 'connecting';
+  private closedFlag = false;
+  private lastHeard = 0;
+  private pingTimer: TimerHandle | null = null;
+  private sleepTimer: TimerHandle | null = null;
+  private wake: (() => void) | null = null;
+  private nextRequestId = 1;
+
+  constructor(private readonly options: SignalingClientOptions) {
+    super();
+    this.token = options.token;
+  }
+
+  get state(): SignalingState {
+    return this.currentState;
+  }
+
+  get peerId(): string | null {
+    return this.session?.peerId ?? null;
+  }
+
+  /** First connect: resolves with the welcome, or rejects with a typed error (no retry). */
+  async start(): Promise<Welcome> {
+    const welcome = await this.openAndJoin(this.token, false);
+    this.emit('joined', { welcome, kind: 'initial', previousPeerId: null });
+    return welcome;
+  }
+
+  /** Send if connected and joined; false otherwise (callers queue or drop). */
+  send(message: ClientMessage): boolean {
+    if (this.currentState !== 'connected' || !this.socket || this.socket.readyState !== SOCKET_OPEN)
+      return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** A fresh request id for messages whose reply is matched by `replyTo`. */
+  requestId(): number {
+    return this.nextRequestId++;
+  }
+
+  /** Drop the socket as if the network failed (it reconnects and resumes). */
+  dropConnection(): void {
+    if (this.socket && this.currentState === 'connected')
+      this.onDrop(this.socket, new Error('dropped locally'));
+  }
+
+  /** Idempotent: leave cleanly (close 1000 frees our seat at once) and stop reconnecting. */
+  close(error?: SdkError): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.stopPing();
+    if (this.sleepTimer !== null) this.options.clock.clearTimeout(this.sleepTimer);
+    this.wake?.();
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      detach(socket);
+      try {
+        socket.close(1000, 'leave');
+      } catch {
+        /* already closing */
+      }
+    }
+    this.setState('closed');
+    this.emit('closed', error ? { error } : {});
+  }
+
+  private setState(state: SignalingState): void {
+    if (this.currentState === state) return;
+    this.currentState = state;
+    this.emit('state', state);
+  }
+
+  /** Open a socket and join (resuming when asked and possible); resolves once welcomed. */
+  private openAndJoin(token: string, resume: boolean): Promise<Welcome> {
+    const { platform, clock, url, room, meta, connectTimeoutMs } = this.options;
+    return new Promise<Welcome>((resolve, reject) => {
+      let socket: SocketLike;
+      try {
+        socket = platform.createWebSocket(url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${token}`]);
+      } catch (err) {
+        reject(new SdkError('signaling_unavailable', undefined, { cause: err }));
+        return;
+      }
+      let settled = false;
+      let resuming = resume && this.session !== null;
+      const fail = (err: SdkError) => {
+        if (settled) return;
+        settled = true;
+        clock.clearTimeout(timer);
+        detach(socket);
+        try {
+          socket.close(CLOSE_DEAD);
+        } catch {
+          /* not open yet */
+        }
+        reject(err);
+      };
+      const timer = clock.setTimeout(() => fail(new SdkError('connect_timeout')), connectTimeoutMs);
+      const join = () => {
+        const message: ClientMessage = { type: 'join', room, meta };
+        if (resuming && this.session) message.resume = { ...this.session };
+        socket.send(JSON.stringify(message));
+      };
+      socket.onopen = join;
+      socket.onerror = () => {
+        /* the close event follows and carries the outcome */
+      };
+      socket.onclose = (ev) =>
+        fail(new SdkError('signaling_unavailable', `closed before welcome (${ev.code})`, { cause: ev }));
+      socket.onmessage = (ev) => {
+        const message = parse(ev.data);
+        if (!message || settled) return;
+        if (message.type === 'error' && message.code === 'session_expired' && resuming) {
+          resuming = false; // the server no longer knows our session: join afresh on the same socket
+          join();
+          return;
+        }
+        if (message.type === 'error') return fail(new SdkError(message.code, message.message));
+        if (message.type !== 'welcome') return;
+        settled = true;
+        clock.clearTimeout(timer);
+        this.adopt(socket, message);
+        resolve(message);
+      };
+      if (closedNow(this)) fail(new SdkError('room_closed'));
+    });
+  }
+
+  /** The socket is welcomed: it becomes the live one. */
+  private adopt(socket: SocketLike, welcome: Welcome): void {
+    this.socket = socket;
+    this.session = { sessionId: welcome.sessionId, peerId: welcome.peerId };
+    this.lastHeard = this.options.clock.now();
+    socket.onmessage = (ev) => {
+      this.lastHeard = this.options.clock.now();
+      const message = parse(ev.data);
+      if (!message) return;
+      if (message.type === 'pong') return;
+      if (message.type === 'reconnect') {
+        // Draining: go now, keeping our seat (not a clean close), and resume wherever we land.
+        this.onDrop(socket, new Error(`server asked to reconnect (${message.reason})`));
+        return;
+      }
+      this.emit('message', message);
+    };
+    socket.onclose = (ev) => this.onDrop(socket, new Error(`socket closed (${ev.code})`));
+    socket.onerror = () => {
+      /* close follows */
+    };
+    this.setState('connected');
+    this.startPing();
+  }
+
+  private onDrop(socket: SocketLike, error: unknown): void {
+    if (this.closedFlag || socket !== this.socket) return;
+    this.socket = null;
+    this.stopPing();
+    detach(socket);
+    try {
+      socket.close(CLOSE_DEAD);
+    } catch {
+      /* already closed */
+    }
+    this.setState('reconnecting');
+    void this.reconnectLoop(error);
+  }
+
+  private async reconnectLoop(firstError: unknown): Promise<void> {
+    const { clock, policy, getToken } = this.options;
+    const droppedAt = clock.now();
+    let lastError = firstError;
+    for (let attempt = 1; !this.closedFlag; attempt++) {
+      const delayMs = policy.nextDelayMs({ attempt, elapsedMs: clock.now() - droppedAt, lastError });
+      if (delayMs === null) {
+        this.close(new SdkError('reconnect_gave_up', undefined, { cause: lastError }));
+        return;
+      }
+      this.emit('reconnecting', { attempt, delayMs, error: lastError });
+      await this.sleep(delayMs);
+      if (this.closedFlag) return;
+      try {
+        if (getToken) {
+          try {
+            this.token = await getToken();
+          } catch (err) {
+            throw new SdkError('token_refresh_failed', undefined, { cause: err });
+          }
+        }
+        const previousPeerId = this.session?.peerId ?? null;
+        const welcome = await this.openAndJoin(this.token, true);
+        if (this.closedFlag) return;
+        const kind: JoinKind = welcome.resumed ? 'resumed' : 'rejoined';
+        this.emit('joined', { welcome, kind, previousPeerId });
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = this.options.clock.setTimeout(() => {
+        this.sleepTimer = null;
+        this.wake = null;
+        resolve();
+      }, ms);
+    });
+  }
+
+  private startPing(): void {
+    const { clock, pingIntervalMs, pongTimeoutMs } = this.options;
+    const tick = () => {
+      this.pingTimer = null;
+      const socket = this.socket;
+      if (!socket || this.closedFlag) return;
+      if (clock.now() - this.lastHeard > pingIntervalMs + pongTimeoutMs) {
+        this.onDrop(socket, new Error('no pong from signaling'));
+        return;
+      }
+      this.send({ type: 'ping', t: clock.now() });
+      this.pingTimer = clock.setTimeout(tick, pingIntervalMs);
+    };
+    this.stopPing();
+    this.pingTimer = clock.setTimeout(tick, pingIntervalMs);
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer !== null) this.options.clock.clearTimeout(this.pingTimer);
+    this.pingTimer = null;
+  }
+}
+
+function closedNow(client: SignalingClient): boolean {
+  return client.state === 'closed';
+}
+
+function detach(socket: SocketLike): void {
+  socket.onopen = null;
+  socket.onmessage = null;
+  socket.onclose = null;
+  // Never null: `ws` in Node throws an 'error' that has no listener (e.g. closing a connecting socket).
+  socket.onerror = () => {};
+}
+
+function parse(data: unknown): ServerMessage | null {
+  if (typeof data !== 'string') return null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  const parsed = serverMessageSchema.safeParse(raw);
+  return parsed.success ? parsed.data : null;
+}
