@@ -81,6 +81,8 @@ export class PeerSession {
   private flushTimer: TimerHandle | null = null;
   private ackTimer: TimerHandle | null = null;
   private closed = false;
+  /** When this side last created a link or asked the remote for one. */
+  private lastAttemptAt = -Infinity;
 
   constructor(
     private readonly host: SessionHost,
@@ -150,6 +152,7 @@ export class PeerSession {
 
   private newLink(reason: string, initiator = true): Link {
     this.retireLink();
+    this.lastAttemptAt = this.host.clock.now();
     const link = this.host.createLink(initiator);
     this.link = link;
     const current = () => link === this.link && !this.closed;
@@ -207,7 +210,10 @@ export class PeerSession {
     }
   }
 
-  /** The link failed or was given up on: carry data over signaling, and get a new link going. */
+  /**
+   * The link failed or was given up on: carry data over signaling, and get a new link going, at most one
+   * attempt per `iceRetryIntervalMs` (a link that fails at once must not spin).
+   */
   private linkFailed(reason: string): void {
     if (this.closed) return;
     const remoteUfrag = this.link?.remoteUfrag ?? null;
@@ -215,10 +221,11 @@ export class PeerSession {
     this.host.onLinkEvent({ peerId: this.peerId, kind: 'failed', initiator, reason });
     this.retireLink();
     this.useWebsocket();
+    const rested = this.host.clock.now() - this.lastAttemptAt >= this.host.tuning.iceRetryIntervalMs;
     if (this.initiates) {
-      this.newLink(`replacing: ${reason}`);
-      this.scheduleRetry();
-    } else {
+      if (rested) this.newLink(`replacing: ${reason}`);
+      if (this.retryTimer === null) this.scheduleRetry();
+    } else if (rested) {
       this.requestRelink(remoteUfrag);
     }
   }
@@ -244,6 +251,7 @@ export class PeerSession {
 
   /** Ask the initiating side for a fresh link (naming the link we had, so a stale request is ignored). */
   private requestRelink(ufrag: string | null = this.link?.remoteUfrag ?? null): void {
+    this.lastAttemptAt = this.host.clock.now();
     this.sendFrameOverSignaling({ kind: 'control', request: { op: 'relink', ufrag } });
   }
 
