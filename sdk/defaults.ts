@@ -39,6 +39,8 @@ export const DEFAULTS = {
    * it to rejoin; then it is reported as left.
    */
   orphanGraceMs: 30_000,
+  /** ms `close()` waits for the server to confirm the leave before closing links anyway. */
+  leaveTimeoutMs: 1_000,
   /** Signals held per pair while signaling is down, flushed after the session resumes. */
   maxQueuedSignals: 512,
   /** Reconnect backoff: first ceiling, ms (full jitter: the delay is uniform in [0, ceiling]). */

@@ -10,6 +10,7 @@ import {
   type ServerMessageOf,
 } from '../signaling/protocol/index.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { DEFAULTS } from './defaults.js';
 import { SdkError } from './errors.js';
 import { TypedEmitter } from './events/typed-emitter.js';
 import {
@@ -111,6 +112,9 @@ export interface RoomConfig {
   linkFactory: ((initiator: boolean, config: RTCConfiguration) => Link) | undefined;
 }
 
+/** How long close() waits for the server's `left` before tearing down anyway. */
+const LEAVE_TIMEOUT_MS = DEFAULTS.leaveTimeoutMs;
+
 const randomId = () =>
   Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
 
@@ -129,6 +133,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   private statsTimer: TimerHandle | null = null;
   private turnTimer: TimerHandle | null = null;
   private closedFlag = false;
+  private closing: Promise<void> | null = null;
 
   constructor(private readonly config: RoomConfig) {
     super();
@@ -257,11 +262,16 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.signaling.dropConnection();
   }
 
-  /** Leave the room and release every socket, link and timer. Idempotent. */
+  /**
+   * Leave the room and release every socket, link and timer. Idempotent. Waits briefly for the server to
+   * confirm the leave, so the others hear `peer-left` before our links go down.
+   */
   close(): Promise<void> {
-    this.signaling.close();
-    this.shutdown(undefined);
-    return Promise.resolve();
+    this.closing ??= (async () => {
+      if (!this.closedFlag) await this.signaling.leave(LEAVE_TIMEOUT_MS);
+      this.shutdown(undefined);
+    })();
+    return this.closing;
   }
 
   // ---- internals ----

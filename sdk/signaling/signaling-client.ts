@@ -60,6 +60,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private sleepTimer: TimerHandle | null = null;
   private wake: (() => void) | null = null;
   private nextRequestId = 1;
+  private onLeft: (() => void) | null = null;
 
   constructor(private readonly options: SignalingClientOptions) {
     super();
@@ -100,13 +101,35 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       this.onDrop(this.socket, new Error('dropped locally'));
   }
 
-  /** Idempotent: leave cleanly (close 1000 frees our seat at once) and stop reconnecting. */
+  /**
+   * Say `leave` and wait (up to `timeoutMs`) for the server's `left`, so the other members hear
+   * `peer-left` before our links close; then close. Resolves at once when not connected.
+   */
+  async leave(timeoutMs: number): Promise<void> {
+    if (this.send({ type: 'leave', id: this.requestId() })) {
+      await new Promise<void>((resolve) => {
+        const { clock } = this.options;
+        let timer: TimerHandle | null = null;
+        const done = () => {
+          if (timer !== null) clock.clearTimeout(timer);
+          this.onLeft = null;
+          resolve();
+        };
+        timer = clock.setTimeout(done, timeoutMs);
+        this.onLeft = done;
+      });
+    }
+    this.close();
+  }
+
+  /** Idempotent: close the socket (1000: the server frees our seat at once) and stop reconnecting. */
   close(error?: SdkError): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.stopPing();
     if (this.sleepTimer !== null) this.options.clock.clearTimeout(this.sleepTimer);
     this.wake?.();
+    this.onLeft?.();
     const socket = this.socket;
     this.socket = null;
     if (socket) {
@@ -193,6 +216,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       const message = parse(ev.data);
       if (!message) return;
       if (message.type === 'pong') return;
+      if (message.type === 'left') return this.onLeft?.();
       if (message.type === 'reconnect') {
         // Draining: go now, keeping our seat (not a clean close), and resume wherever we land.
         this.onDrop(socket, new Error(`server asked to reconnect (${message.reason})`));
