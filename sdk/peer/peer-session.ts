@@ -257,8 +257,9 @@ export class PeerSession {
 
   /** Re-read path and RTT from the live link's stats. */
   async refreshPath(): Promise<void> {
-    const stats = this.link?.connected ? this.link.getStats() : null;
-    if (!stats) return;
+    if (!this.link?.connected) return;
+    const stats = this.link.getStats();
+    if (!stats) return this.setPath('direct', undefined); // no stats on this platform: P2P, kind unknown
     let reading;
     try {
       reading = readPath(await stats);

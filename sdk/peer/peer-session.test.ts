@@ -1,0 +1,224 @@
+/** PeerSession on fake links and a manual clock: deadlines, fallback, link replacement, glare. */
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../test-support/sdk-fakes.js';
+import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/index.js';
+import { TypedEmitter } from '../events/typed-emitter.js';
+import { encodePayload, toLinkText } from '../data/frames.js';
+import type { Link, LinkEvents } from './link.js';
+import { PeerSession, type SessionHost, type SessionTuning } from './peer-session.js';
+
+class FakeLink extends TypedEmitter<LinkEvents> implements Link {
+  connected = false;
+  destroyed = false;
+  remoteUfrag: string | null = null;
+  readonly signals: SignalPayload[] = [];
+  readonly sent: string[] = [];
+  constructor(
+    readonly initiator: boolean,
+    readonly localUfrag: string,
+  ) {
+    super();
+  }
+  signal(p: SignalPayload): void {
+    if (p.type === 'offer' || p.type === 'answer')
+      this.remoteUfrag = /a=ice-ufrag:(\S+)/.exec(p.sdp)?.[1] ?? null;
+    this.signals.push(p);
+  }
+  send(text: string): boolean {
+    if (!this.connected) return false;
+    this.sent.push(text);
+    return true;
+  }
+  sendUnreliable(text: string): boolean {
+    return this.send(text);
+  }
+  addTrack(): void {}
+  removeTrack(): void {}
+  setConfiguration(): void {}
+  getStats(): null {
+    return null;
+  }
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.connected = false;
+    this.emit('close', {});
+  }
+  // test controls
+  fire<K extends keyof LinkEvents>(event: K, payload: LinkEvents[K]): void {
+    this.emit(event, payload);
+  }
+  up(): void {
+    this.connected = true;
+    this.emit('connect', undefined);
+  }
+  fail(): void {
+    this.connected = false;
+    this.destroyed = true;
+    this.emit('close', { error: { code: 'ERR_ICE_CONNECTION_FAILURE', message: 'failed' } });
+  }
+}
+
+const tuning: SessionTuning = {
+  p2pConnectTimeoutMs: 1_000,
+  iceRetryIntervalMs: 2_000,
+  iceDisconnectedGraceMs: 500,
+  ackDelayMs: 10,
+  retransmitMs: 300,
+  maxUnackedMessages: 100,
+  maxHeldMessages: 100,
+  maxQueuedSignals: 10,
+};
+
+function setup(local: string, remote: string) {
+  const clock = new FakeClock();
+  const links: FakeLink[] = [];
+  const wire: ClientMessage[] = [];
+  const delivered: string[] = [];
+  const paths: string[] = [];
+  let open = true;
+  const host: SessionHost = {
+    clock,
+    tuning,
+    localPeerId: () => local,
+    signalingOpen: () => open,
+    sendSignaling: (m) => (open ? (wire.push(m), true) : false),
+    takeFallbackToken: () => true,
+    fallbackWaitMs: () => 0,
+    createLink: (initiator) => {
+      const l = new FakeLink(initiator, `L${links.length}`);
+      links.push(l);
+      return l;
+    },
+    deliver: (e) => delivered.push(String(e.data)),
+    onTrack: () => {},
+    onPath: (e) => paths.push(e.path),
+    onLinkEvent: () => {},
+  };
+  const member: Member = { peerId: remote, userId: 'u' };
+  const session = new PeerSession(host, remote, member, null);
+  return { clock, links, wire, delivered, paths, session, setOpen: (v: boolean) => (open = v) };
+}
+
+const offer = (u: string): SignalPayload => ({ type: 'offer', sdp: `v=0\r\na=ice-ufrag:${u}\r\n` });
+const dataFrames = (wire: ClientMessage[]) => wire.filter((m) => m.type === 'data');
+
+describe('PeerSession', () => {
+  it('the smaller id initiates at once; the larger waits for an offer', () => {
+    expect(setup('aaaaaaaa', 'bbbbbbbb').links.map((l) => l.initiator)).toEqual([true]);
+    expect(setup('bbbbbbbb', 'aaaaaaaa').links).toEqual([]);
+  });
+
+  it('no link by the deadline: websocket path, reliable data as seq-numbered data frames, acks free them', async () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    s.session.sendReliable(encodePayload('m1', 'c'));
+    expect(dataFrames(s.wire)).toEqual([]); // held: no path yet
+    await s.clock.advance(1_000);
+    expect(s.session.path).toBe('websocket');
+    expect(dataFrames(s.wire)).toEqual([
+      { type: 'data', to: 'bbbbbbbb', payload: 'm1', channel: 'c', seq: 1 },
+    ]);
+    // Unacked: resent after retransmitMs; acked: never again.
+    await s.clock.advance(300);
+    expect(dataFrames(s.wire)).toHaveLength(2);
+    s.session.receiveFrame({ kind: 'ack', seq: 1 });
+    await s.clock.advance(1_000);
+    expect(dataFrames(s.wire)).toHaveLength(2);
+    expect(s.session.pendingReliable).toBe(0);
+  });
+
+  it('keeps retrying fresh links while on websocket, and moves back (resending unacked) when one connects', async () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    await s.clock.advance(1_000);
+    s.session.sendReliable(encodePayload('during', undefined));
+    await s.clock.advance(2_000);
+    expect(s.links).toHaveLength(2);
+    expect(s.links[0]!.destroyed).toBe(true);
+    await s.clock.advance(2_000);
+    expect(s.links).toHaveLength(3);
+    s.links[2]!.up();
+    expect(s.session.path).toBe('direct');
+    expect(s.links[2]!.sent).toEqual([
+      toLinkText({ kind: 'reliable', seq: 1, ...encodePayload('during', undefined) }),
+    ]);
+    await s.clock.advance(10_000);
+    expect(s.links).toHaveLength(3); // connected: no more attempts
+  });
+
+  it('a failed link falls back and is replaced, but never more than once per retry interval', async () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    s.links[0]!.up();
+    await s.clock.advance(5_000);
+    s.links[0]!.fail();
+    expect(s.session.path).toBe('websocket');
+    expect(s.links).toHaveLength(2);
+    s.links[1]!.fail(); // fails at once: no new link before the interval
+    expect(s.links).toHaveLength(2);
+    await s.clock.advance(2_000);
+    expect(s.links).toHaveLength(3);
+  });
+
+  it('answering side: a new ufrag in an offer replaces the link; stale candidates are dropped', () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    s.session.receiveSignal(offer('r1'));
+    expect(s.links).toHaveLength(1);
+    s.session.receiveSignal(offer('r1')); // renegotiation on the same link
+    expect(s.links).toHaveLength(1);
+    s.session.receiveSignal(offer('r2'));
+    expect(s.links).toHaveLength(2);
+    const stale: SignalPayload = {
+      type: 'candidate',
+      candidate: {
+        candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host ufrag r1',
+        sdpMid: '0',
+        sdpMLineIndex: 0,
+      },
+    };
+    s.session.receiveSignal(stale);
+    expect(s.links[1]!.signals.map((x) => x.type)).toEqual(['offer']);
+  });
+
+  it('glare: the smaller id keeps its own offer, the larger yields to the remote one', () => {
+    const impolite = setup('aaaaaaaa', 'bbbbbbbb');
+    impolite.session.receiveSignal(offer('x'));
+    expect(impolite.links).toHaveLength(1);
+    expect(impolite.links[0]!.signals).toEqual([]);
+  });
+
+  it('relink requests: honoured when they name the current link, ignored when stale', async () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    s.links[0]!.up();
+    await s.clock.advance(3_000);
+    s.session.receiveFrame({ kind: 'control', request: { op: 'relink', ufrag: 'old-one' } });
+    expect(s.links).toHaveLength(1);
+    s.session.receiveFrame({ kind: 'control', request: { op: 'relink', ufrag: 'L0' } });
+    expect(s.links).toHaveLength(2);
+  });
+
+  it('queues signals while signaling is down and sends them when it is restored', () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    s.setOpen(false);
+    s.links[0]!.fire('signal', offer('L0'));
+    expect(s.wire).toEqual([]);
+    s.setOpen(true);
+    s.session.signalingRestored();
+    expect(s.wire).toEqual([{ type: 'signal', to: 'bbbbbbbb', signal: offer('L0') }]);
+  });
+
+  it('delivers reliable messages once and in order whichever path they come by', async () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    const m = (seq: number) => ({ kind: 'reliable' as const, seq, ...encodePayload(`m${seq}`, undefined) });
+    s.session.receiveFrame(m(2));
+    s.session.receiveFrame(m(1));
+    s.session.receiveFrame(m(2));
+    s.session.receiveFrame(m(3));
+    expect(s.delivered).toEqual(['m1', 'm2', 'm3']);
+    await s.clock.advance(10);
+    expect(dataFrames(s.wire).at(-1)).toEqual({
+      type: 'data',
+      to: 'bbbbbbbb',
+      channel: '~ack',
+      payload: '3',
+    });
+  });
+});

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock, FakePlatform, settle, welcomeFor } from '../../test-support/sdk-fakes.js';
+import type { SdkError } from '../errors.js';
+import { SignalingClient, type SignalingClientEvents } from './signaling-client.js';
+import type { ReconnectPolicy } from './reconnect-policy.js';
+
+function setup(
+  policy: ReconnectPolicy = { nextDelayMs: ({ attempt }) => (attempt <= 3 ? 100 * attempt : null) },
+) {
+  const clock = new FakeClock();
+  const platform = new FakePlatform();
+  let tokens = 0;
+  const client = new SignalingClient({
+    url: 'ws://sig/v1/ws',
+    token: 'jwt-0',
+    getToken: () => Promise.resolve(`jwt-${++tokens}`),
+    room: 'r',
+    meta: { name: 'x' },
+    platform,
+    clock,
+    policy,
+    connectTimeoutMs: 5_000,
+    pingIntervalMs: 1_000,
+    pongTimeoutMs: 1_000,
+  });
+  const events: Array<[keyof SignalingClientEvents, unknown]> = [];
+  for (const e of ['joined', 'state', 'reconnecting', 'closed'] as const) {
+    client.on(e, (p) => events.push([e, p]));
+  }
+  return { clock, platform, client, events };
+}
+
+async function joinFirst(s: ReturnType<typeof setup>) {
+  const started = s.client.start();
+  s.platform.last.open();
+  s.platform.last.deliver(welcomeFor('peer-aaaaaaaa'));
+  await started;
+}
+
+describe('SignalingClient', () => {
+  it('sends the token as a bearer subprotocol entry and joins with its meta', async () => {
+    const s = setup();
+    await joinFirst(s);
+    expect(s.platform.last.protocols).toEqual(['relay.v1', 'bearer.jwt-0']);
+    expect(s.platform.last.url).toBe('ws://sig/v1/ws');
+    expect(s.platform.last.sent[0]).toEqual({ type: 'join', room: 'r', meta: { name: 'x' } });
+    expect(s.client.state).toBe('connected');
+  });
+
+  it('rejects the first connect with the server error code (no retry)', async () => {
+    const s = setup();
+    const started = s.client.start();
+    s.platform.last.open();
+    s.platform.last.deliver({ type: 'error', code: 'forbidden_room', message: 'no' });
+    await expect(started).rejects.toMatchObject({ code: 'forbidden_room' });
+    expect(s.platform.sockets).toHaveLength(1);
+  });
+
+  it('times out the first connect with connect_timeout', async () => {
+    const s = setup();
+    const started = s.client.start();
+    const assertion = expect(started).rejects.toMatchObject({ code: 'connect_timeout' });
+    await s.clock.advance(5_000);
+    await assertion;
+  });
+
+  it('after a drop: waits the policy delay, gets a fresh token, resumes the session', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.drop();
+    expect(s.client.state).toBe('reconnecting');
+    await s.clock.advance(99);
+    expect(s.platform.sockets).toHaveLength(1);
+    await s.clock.advance(1);
+    expect(s.platform.sockets).toHaveLength(2);
+    const socket = s.platform.last;
+    expect(socket.protocols).toEqual(['relay.v1', 'bearer.jwt-1']);
+    socket.open();
+    expect(socket.sent[0]).toMatchObject({
+      type: 'join',
+      resume: { sessionId: 'session-peer-aaaaaaaa-0123456789', peerId: 'peer-aaaaaaaa' },
+    });
+    socket.deliver(welcomeFor('peer-aaaaaaaa', { resumed: true, sessionId: 'session-two-0123456789' }));
+    await settle();
+    expect(s.events.filter(([e]) => e === 'joined').at(-1)?.[1]).toMatchObject({
+      kind: 'resumed',
+      previousPeerId: 'peer-aaaaaaaa',
+    });
+    expect(s.client.state).toBe('connected');
+  });
+
+  it('session_expired: joins afresh on the same socket and reports a rejoin with the new peer id', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.drop();
+    await s.clock.advance(100);
+    const socket = s.platform.last;
+    socket.open();
+    socket.deliver({ type: 'error', code: 'session_expired', message: 'gone' });
+    expect(socket.sent[1]).toEqual({ type: 'join', room: 'r', meta: { name: 'x' } });
+    socket.deliver(welcomeFor('peer-bbbbbbbb'));
+    await settle();
+    expect(s.events.filter(([e]) => e === 'joined').at(-1)?.[1]).toMatchObject({
+      kind: 'rejoined',
+      previousPeerId: 'peer-aaaaaaaa',
+    });
+    expect(s.client.peerId).toBe('peer-bbbbbbbb');
+  });
+
+  it('retries failed attempts with growing delays, then gives up with reconnect_gave_up', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.drop();
+    for (const delay of [100, 200, 300]) {
+      await s.clock.advance(delay);
+      s.platform.last.refuse();
+    }
+    await s.clock.advance(1_000);
+    const reconnecting = s.events.filter(([e]) => e === 'reconnecting').map(([, p]) => p);
+    expect(reconnecting).toMatchObject([
+      { attempt: 1, delayMs: 100 },
+      { attempt: 2, delayMs: 200 },
+      { attempt: 3, delayMs: 300 },
+    ]);
+    const closed = s.events.find(([e]) => e === 'closed')?.[1] as { error: SdkError };
+    expect(closed.error.code).toBe('reconnect_gave_up');
+    expect(s.client.state).toBe('closed');
+    expect(s.clock.pending).toBe(0);
+  });
+
+  it('pings, and treats silence past interval + timeout as a drop', async () => {
+    const s = setup();
+    await joinFirst(s);
+    const first = s.platform.last;
+    await s.clock.advance(1_000);
+    expect(first.sent.at(-1)).toMatchObject({ type: 'ping' });
+    first.deliver({ type: 'pong' });
+    await s.clock.advance(1_000);
+    expect(s.client.state).toBe('connected');
+    await s.clock.advance(2_000); // no answer to two pings
+    expect(s.client.state).toBe('reconnecting');
+    expect(first.closedWith).toBe(4000); // not 1000: the server keeps our seat for the resume
+  });
+
+  it('a draining server (`reconnect`) makes it reconnect and resume', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.deliver({ type: 'reconnect', reason: 'draining', afterMs: 0 });
+    expect(s.client.state).toBe('reconnecting');
+    await s.clock.advance(100);
+    expect(s.platform.sockets).toHaveLength(2);
+  });
+
+  it('close() is idempotent, leaves no timers and stops reconnecting', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.drop();
+    s.client.close();
+    s.client.close();
+    await s.clock.advance(10_000);
+    expect(s.platform.sockets).toHaveLength(1);
+    expect(s.clock.pending).toBe(0);
+    expect(s.events.filter(([e]) => e === 'closed')).toHaveLength(1);
+  });
+});
