@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
 import { joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import { connect, SdkError } from './index.js';
 
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
@@ -21,6 +22,8 @@ describe('SDK room', () => {
     await expect.poll(() => a.room.peers().length).toBe(1);
     await Promise.all([p2pTo(a.room, b.room.peerId), p2pTo(b.room, a.room.peerId)]);
     expect(a.room.peer(b.room.peerId)?.path).toBe('direct');
+    // RTT from the selected candidate pair, once the stats poll has run.
+    await expect.poll(() => typeof a.room.peer(b.room.peerId)?.rttMs).toBe('number');
 
     a.room.send('hello', { to: b.room.peerId });
     b.room.send(new Uint8Array([1, 2, 3]), { channel: 'bin' });
@@ -38,4 +41,36 @@ describe('SDK room', () => {
       .toBe(true);
     expect(b.errors).toEqual([]);
   }, 60_000);
+
+  it('rejects with the protocol code when the token does not grant the room, and when signaling is away', async () => {
+    sig = await startSignaling();
+    await expect(
+      connect({ url: sig.wsUrl, token: sig.token('mallory', ['other']), room: 'call' }),
+    ).rejects.toMatchObject({ code: 'forbidden_room' });
+    // A refused upgrade (bad token) never gets a WebSocket; browsers cannot see the HTTP status.
+    await expect(connect({ url: sig.wsUrl, token: 'not-a-jwt', room: 'call' })).rejects.toMatchObject({
+      code: 'signaling_unavailable',
+    });
+    await expect(connect({ url: 'ws://127.0.0.1:9/v1/ws', token: 'x', room: 'call' })).rejects.toBeInstanceOf(
+      SdkError,
+    );
+    await expect.poll(() => sig!.server.connectionCount).toBe(0);
+  });
+
+  it('close() is idempotent, tells the others (peer-left "left", no link errors) and frees the server seat', async () => {
+    sig = await startSignaling();
+    const a = await joinRoom(sig, 'alice', 'bye');
+    const b = await joinRoom(sig, 'bob', 'bye');
+    rooms.push(b);
+    await Promise.all([p2pTo(a.room, b.room.peerId), p2pTo(b.room, a.room.peerId)]);
+    const left = b.room.next('peer-left');
+    await Promise.all([a.room.close(), a.room.close()]);
+    await a.room.close();
+    expect(await left).toEqual({ peerId: a.room.peerId, reason: 'left' });
+    expect(b.room.peers()).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(b.errors).toEqual([]);
+    await expect.poll(() => sig!.server.connectionCount).toBe(1);
+    expect(() => a.room.send('x')).toThrow(expect.objectContaining({ code: 'room_closed' }) as Error);
+  });
 });
