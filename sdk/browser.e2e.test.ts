@@ -14,11 +14,13 @@ import {
   type StaticServer,
 } from '../test-support/sdk-browser.js';
 import { requireTool } from '../test-support/tools.js';
-import { joinRoom } from '../test-support/sdk-rooms.js';
+import { joinRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 import { buildBrowserBundle } from './build-browser.js';
 
 const chromiumPath = requireTool('/usr/bin/chromium');
 const outDir = mkdtempSync(join(tmpdir(), 'relay-sdk-bundle-'));
+
+useGenerousPolls();
 let sig: RunningSignaling;
 let site: StaticServer;
 let browser: RunningBrowser;

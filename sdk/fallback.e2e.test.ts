@@ -4,12 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
-import { joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 import { DEFAULTS } from './defaults.js';
 import type { Link } from './peer/link.js';
 import { createSimplePeerLink } from './peer/simple-peer-adapter.js';
 import { nodePlatform } from './platform/node.js';
 
+useGenerousPolls();
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
 const timers: Array<ReturnType<typeof setInterval>> = [];

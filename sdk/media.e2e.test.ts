@@ -1,10 +1,11 @@
 /** Media through the SDK: a published video track arrives with frames, and a track added mid-call too. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
-import { joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 import { countFrames, fakeCamera, type FakeCamera } from '../test-support/sdk-media.js';
 import type { RoomEvents } from './room.js';
 
+useGenerousPolls();
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
 const cleanups: Array<() => void> = [];

@@ -1,8 +1,9 @@
 /** A mesh of four SDK rooms: every pair links up, reliable and unreliable data reach everyone. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
-import { joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 
+useGenerousPolls();
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
 afterEach(async () => {

@@ -7,11 +7,18 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
-import { dropAllSignalingConnections, joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import {
+  dropAllSignalingConnections,
+  joinRoom,
+  p2pTo,
+  type TestRoom,
+  useGenerousPolls,
+} from '../test-support/sdk-rooms.js';
 import { countFrames, fakeCamera } from '../test-support/sdk-media.js';
 import type { ReconnectPolicy } from './signaling/reconnect-policy.js';
 import type { RoomEvents } from './room.js';
 
+useGenerousPolls();
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
 const cleanups: Array<() => void> = [];

@@ -1,9 +1,10 @@
 /** Real WebRTC (@roamhq/wrtc) between SDK rooms through a real signaling server on loopback. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
-import { joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 import { connect, SdkError } from './index.js';
 
+useGenerousPolls();
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
 afterEach(async () => {

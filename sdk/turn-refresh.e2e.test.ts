@@ -1,7 +1,7 @@
 /** TURN credentials are refreshed before they expire and applied to live links with setConfiguration. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
-import { joinRoom, p2pTo, type TestRoom } from '../test-support/sdk-rooms.js';
+import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULTS } from './defaults.js';
 import type { Link } from './peer/link.js';
@@ -9,6 +9,7 @@ import { createSimplePeerLink } from './peer/simple-peer-adapter.js';
 import { nodePlatform } from './platform/node.js';
 import type { RoomEvents } from './room.js';
 
+useGenerousPolls();
 let sig: RunningSignaling | undefined;
 const rooms: TestRoom[] = [];
 afterEach(async () => {

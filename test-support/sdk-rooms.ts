@@ -2,6 +2,7 @@
  * Helpers for SDK tests: connect SDK rooms to a test signaling server, collect what they receive, and
  * drop a client's signaling socket from the server side (an abnormal close, so the seat is kept).
  */
+import { beforeAll, vi } from 'vitest';
 import { connect, type ConnectOptions } from '../sdk/index.js';
 import type { Room, RoomEvents } from '../sdk/room.js';
 import type { RunningSignaling } from './signaling.js';
@@ -16,6 +17,14 @@ export interface TestRoom {
   errors: RoomEvents['error'][];
   /** Strings received reliably from `from` on `channel`. */
   reliableFrom(from: string, channel?: string): string[];
+}
+
+/**
+ * expect.poll gives up after 1 s by default; WebRTC on two busy cores (CI runs suites side by side) needs
+ * more. Polls wait for an outcome, never assert a speed.
+ */
+export function useGenerousPolls(timeoutMs = 30_000): void {
+  beforeAll(() => vi.setConfig({ expect: { poll: { timeout: timeoutMs, interval: 50 } } }));
 }
 
 /** Fast timings for tests on loopback; generous enough for two busy cores. */
