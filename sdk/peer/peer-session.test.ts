@@ -158,6 +158,22 @@ describe('PeerSession', () => {
     expect(s.links).toHaveLength(3);
   });
 
+  it('ICE disconnected past the grace period: replaced; back to connected within it: kept', async () => {
+    const s = setup('aaaaaaaa', 'bbbbbbbb');
+    s.links[0]!.up();
+    await s.clock.advance(3_000);
+    s.links[0]!.fire('ice-state', 'disconnected');
+    await s.clock.advance(400);
+    s.links[0]!.fire('ice-state', 'connected');
+    await s.clock.advance(1_000);
+    expect(s.links).toHaveLength(1);
+    s.links[0]!.fire('ice-state', 'disconnected');
+    await s.clock.advance(500);
+    expect(s.links).toHaveLength(2);
+    expect(s.links[0]!.destroyed).toBe(true);
+    expect(s.session.path).toBe('websocket');
+  });
+
   it('answering side: a new ufrag in an offer replaces the link; stale candidates are dropped', () => {
     const s = setup('bbbbbbbb', 'aaaaaaaa');
     s.session.receiveSignal(offer('r1'));
