@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
 import { connections, fanOut, latency, startTarget, throughput } from './signaling-relay.js';
 import type { Target } from './targets.js';
 import { median, round } from './stats.js';
@@ -28,6 +29,38 @@ interface Row {
 }
 
 const rows: Row[] = [];
+const SETUP_RUNS = quick ? 3 : 10;
+
+/** Like `paired`, for figures whose two sides are different functions rather than two servers. */
+async function pairedFns(
+  figure: string,
+  unit: string,
+  better: Row['better'],
+  referenceName: string,
+  ours: () => Promise<number>,
+  reference: () => Promise<number>,
+): Promise<void> {
+  const o: number[] = [];
+  const r: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    o.push(await ours());
+    r.push(await reference());
+  }
+  record({ figure, unit, better, referenceName }, o, r);
+}
+
+function record(
+  meta: Pick<Row, 'figure' | 'unit' | 'better' | 'referenceName'>,
+  ours: number[],
+  ref: number[],
+): void {
+  const ratios = ours.map((v, i) => v / ref[i]!);
+  const row: Row = { ...meta, ours: median(ours), reference: median(ref), ratio: round(median(ratios), 2) };
+  rows.push(row);
+  process.stderr.write(
+    `  ${row.figure}: ours ${row.ours} ${row.unit}, ${row.referenceName} ${row.reference} ${row.unit} (×${row.ratio})\n`,
+  );
+}
 
 /** Run ours and the reference alternately `REPEATS` times; ratio per pair, medians of all. */
 async function paired(
@@ -39,34 +72,20 @@ async function paired(
 ): Promise<void> {
   const ours: number[] = [];
   const ref: number[] = [];
-  const ratios: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
-    const pair: number[] = [];
-    for (const name of ['ours', 'bare-ws'] as const) {
+    for (const [name, into] of [
+      ['ours', ours],
+      ['bare-ws', ref],
+    ] as const) {
       const target = await startTarget(name);
       try {
-        pair.push(await measure(target));
+        into.push(await measure(target));
       } finally {
         await target.stop();
       }
     }
-    ours.push(pair[0]!);
-    ref.push(pair[1]!);
-    ratios.push(pair[0]! / pair[1]!);
   }
-  const row = {
-    figure,
-    unit,
-    better,
-    referenceName,
-    ours: median(ours),
-    reference: median(ref),
-    ratio: round(median(ratios), 2),
-  };
-  rows.push(row);
-  process.stderr.write(
-    `  ${figure}: ours ${row.ours} ${unit}, ${referenceName} ${row.reference} ${unit} (×${row.ratio})\n`,
-  );
+  record({ figure, unit, better, referenceName }, ours, ref);
 }
 
 async function main(): Promise<void> {
@@ -124,6 +143,15 @@ async function main(): Promise<void> {
     'lower',
     'bare ws relay',
     async (t) => (await fanOut(t)).lastReceiverMsMedian,
+  );
+
+  await pairedFns(
+    'call setup, connect() to first data-channel message (direct)',
+    'ms',
+    'lower',
+    'bare simple-peer pair, in-process',
+    () => sdkCallSetup(SETUP_RUNS),
+    () => bareSimplePeerSetup(SETUP_RUNS),
   );
 
   const table = [
