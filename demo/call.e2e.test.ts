@@ -40,7 +40,8 @@ afterAll(async () => {
   await sig?.close();
 });
 
-const statsOf = (p: DemoPage): Promise<PeerStats[]> => p.page.evaluate(() => window.__demo.stats());
+const statsOf = (p: DemoPage): Promise<PeerStats[]> =>
+  p.page.evaluate(() => window.__demo.stats() as Promise<PeerStats[]>);
 
 describe.skipIf(!chromiumPath)('video call page', () => {
   it('two pages join one room through the form and decode each other’s video and audio, directly', async () => {
@@ -111,7 +112,7 @@ describe.skipIf(!chromiumPath)('video call page', () => {
     expect(await screenTile.locator('.name').textContent()).toBe('Alice · screen');
     const [tile] = await until(
       (): Promise<TileInfo[]> =>
-        bob.page.evaluate(() => window.__demo.tiles().filter((t: TileInfo) => t.screen)),
+        bob.page.evaluate(() => (window.__demo.tiles() as TileInfo[]).filter((t) => t.screen)),
       (tiles) => tiles.length === 1 && tiles[0]!.videoWidth > 0,
       { what: 'the screen tile to play' },
     );
@@ -142,7 +143,7 @@ describe.skipIf(!chromiumPath)('video call page', () => {
 
     await alice.page.getByRole('button', { name: 'Mute' }).click();
     expect(await alice.page.locator('#mute').getAttribute('aria-pressed')).toBe('true');
-    expect(await alice.page.evaluate(() => window.__demo.local().audioEnabled)).toBe(false);
+    expect(await alice.page.evaluate(() => window.__demo.local().audioEnabled as boolean)).toBe(false);
     // Audio already in flight may still play out; then the energy stops growing.
     const muted = await until(
       () => growth(1500),
