@@ -1,0 +1,140 @@
+/**
+ * Relay configuration: the one place in turn/ that reads the environment. The same names configure the
+ * standalone relay (`npm run start:turn`) and the relay `npm start` embeds.
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().int().positive();
+const cidrs = z.string().transform((v, ctx) => {
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const c of list) {
+    const [ip, bits] = c.split('/');
+    if (
+      !ip ||
+      !(z.ipv4().safeParse(ip).success || z.ipv6().safeParse(ip).success) ||
+      (bits !== undefined && !/^\d{1,3}$/.test(bits))
+    ) {
+      ctx.addIssue({ code: 'custom', message: `not a CIDR: ${c}` });
+    }
+  }
+  return list;
+});
+
+interface Key {
+  schema: z.ZodType;
+  default?: string;
+  description: string;
+}
+
+/** Every variable the relay reads, with its default. */
+const keys = {
+  TURN_PORT: { schema: port, default: '3478', description: 'STUN/TURN UDP port' },
+  TURN_HOST: { schema: z.string().min(1), default: '0.0.0.0', description: 'interface the relay listens on' },
+  TURN_SECRETS: {
+    schema: z.string().transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+    description: 'TURN REST API secrets, comma-separated: the first signs, all verify',
+  },
+  TURN_REALM: {
+    schema: z.string().min(1).max(128),
+    default: 'relay.local',
+    description: 'long-term credential realm',
+  },
+  TURN_EXTERNAL_IP: {
+    schema: z.ipv4().or(z.ipv6()),
+    description: 'public address advertised in relayed addresses',
+  },
+  TURN_MIN_PORT: { schema: port, default: '49152', description: 'lowest relay port' },
+  TURN_MAX_PORT: { schema: port, default: '65535', description: 'highest relay port' },
+  TURN_ALLOWED_PEER_IPS: {
+    schema: cidrs,
+    description: 'peer CIDRs allowed even where the default policy denies (e.g. 127.0.0.0/8 for local tests)',
+  },
+  TURN_DENIED_PEER_IPS: { schema: cidrs, description: 'extra peer CIDRs to deny' },
+  TURN_USER_QUOTA: { schema: positive, default: '10', description: 'allocations per user id' },
+  TURN_TOTAL_QUOTA: { schema: positive, default: '1000', description: 'allocations in total' },
+  TURN_MAX_LIFETIME: {
+    schema: positive,
+    default: '3600',
+    description: 'longest allocation lifetime, seconds',
+  },
+  TURN_BANDWIDTH_BPS: {
+    schema: positive,
+    description: 'per-allocation relay bandwidth cap, bytes per second (default: none)',
+  },
+  TURN_METRICS_PORT: {
+    schema: port,
+    default: '9641',
+    description: 'standalone relay: HTTP port of /healthz and /metrics',
+  },
+} satisfies Record<string, Key>;
+
+export interface TurnConfig {
+  host: string;
+  port: number;
+  secrets: string[];
+  realm: string;
+  externalIp: string | undefined;
+  minPort: number;
+  maxPort: number;
+  allowedPeers: string[];
+  deniedPeers: string[];
+  userQuota: number;
+  totalQuota: number;
+  maxLifetimeSec: number;
+  bandwidthBps: number | undefined;
+  metricsPort: number;
+}
+
+export const turnEnvDocs: Array<{ key: string; default: string; description: string }> = Object.entries(
+  keys,
+).map(([key, k]: [string, Key]) => ({ key, default: k.default ?? '(unset)', description: k.description }));
+
+/** Validate the relay's variables; throws ConfigError naming the first bad key. */
+export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
+  const v: Record<string, unknown> = {};
+  for (const [name, k] of Object.entries(keys) as Array<[string, Key]>) {
+    const raw = env[name] === '' ? undefined : (env[name] ?? k.default);
+    if (raw === undefined) continue;
+    const parsed = k.schema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value');
+    v[name] = parsed.data;
+  }
+  const config: TurnConfig = {
+    host: v.TURN_HOST as string,
+    port: v.TURN_PORT as number,
+    secrets: (v.TURN_SECRETS as string[] | undefined) ?? [],
+    realm: v.TURN_REALM as string,
+    externalIp: v.TURN_EXTERNAL_IP as string | undefined,
+    minPort: v.TURN_MIN_PORT as number,
+    maxPort: v.TURN_MAX_PORT as number,
+    allowedPeers: (v.TURN_ALLOWED_PEER_IPS as string[] | undefined) ?? [],
+    deniedPeers: (v.TURN_DENIED_PEER_IPS as string[] | undefined) ?? [],
+    userQuota: v.TURN_USER_QUOTA as number,
+    totalQuota: v.TURN_TOTAL_QUOTA as number,
+    maxLifetimeSec: v.TURN_MAX_LIFETIME as number,
+    bandwidthBps: v.TURN_BANDWIDTH_BPS as number | undefined,
+    metricsPort: v.TURN_METRICS_PORT as number,
+  };
+  if (config.minPort > config.maxPort)
+    throw new ConfigError('TURN_MIN_PORT', 'must not exceed TURN_MAX_PORT');
+  return config;
+}
