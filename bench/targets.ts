@@ -50,8 +50,7 @@ export async function startTarget(name: Target['name']): Promise<Target> {
     name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
     name === 'ours' ? [JWT_SECRET] : [],
   );
-  // tsx runs the script in a child of its own; measure the process that holds the sockets.
-  const pid = serverPid(proc.child.pid!);
+  const pid = proc.child.pid!;
   const stop = async () => {
     proc.kill('SIGTERM');
     await proc.exited;
@@ -127,19 +126,6 @@ export async function startTarget(name: Target['name']): Promise<Target> {
       };
     },
   };
-}
-
-/** The node process under tsx's launcher (tsx spawns one child); falls back to the launcher itself. */
-function serverPid(launcher: number): number {
-  try {
-    const children = readFileSync(`/proc/${launcher}/task/${launcher}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean);
-    return children.length ? Number(children[0]) : launcher;
-  } catch {
-    return launcher;
-  }
 }
 
 /** CPU seconds (user + system) a process has used so far. */

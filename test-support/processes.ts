@@ -5,7 +5,6 @@ import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
 
 export interface Proc {
   child: ChildProcess;
@@ -17,7 +16,8 @@ export interface Proc {
 }
 
 export function startScript(script: string, args: string[], env: Record<string, string>): Proc {
-  const child = spawn(TSX, [script, ...args], {
+  // node itself with tsx as a loader: one process, so a signal (kill -9 included) reaches the server.
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -228,43 +228,52 @@ export class RedisBus implements RoomBus {
       .sort((a, b) => a.joinedAt - b.joinedAt);
   }
 
-  /** Local peers get the message directly; suspended ones in their mailbox; others through their node. */
+  /**
+   * Local peers get the message directly; suspended ones in their mailbox; others through their node.
+   * A publish nobody received means that node died before its liveness expired: the message goes to the
+   * mailboxes instead, so a peer resuming elsewhere still gets it.
+   */
   private async route(seats: Seat[], message: ServerMessage): Promise<void> {
     const byNode = new Map<string, string[]>();
-    const multi = this.client.multi();
-    let queued = false;
+    const queued: string[] = [];
     for (const seat of seats) {
       const id = seat.member.peerId;
       if (seat.node === this.nodeId && this.local.has(id)) this.deliverLocal(id, message);
-      else if (seat.node === '' || seat.node === this.nodeId) {
-        const mbox = this.key('mbox', id);
-        multi
-          .rPush(mbox, JSON.stringify(message))
-          .lTrim(mbox, -this.options.mailboxSize, -1)
-          .pExpire(mbox, this.options.resumeWindowMs);
-        queued = true;
-      } else byNode.set(seat.node, [...(byNode.get(seat.node) ?? []), id]);
+      else if (seat.node === '' || seat.node === this.nodeId) queued.push(id);
+      else byNode.set(seat.node, [...(byNode.get(seat.node) ?? []), id]);
     }
-    for (const [node, to] of byNode)
-      multi.publish(this.key('node', node), JSON.stringify({ to, message } satisfies Envelope));
-    if (queued || byNode.size > 0) await multi.exec();
+    const published = await Promise.all(
+      [...byNode].map(async ([node, to]) => ({
+        to,
+        received: await this.client.publish(
+          this.key('node', node),
+          JSON.stringify({ to, message } satisfies Envelope),
+        ),
+      })),
+    );
+    for (const p of published) if (p.received === 0) queued.push(...p.to);
+    if (queued.length > 0) await this.enqueue(queued, message);
+  }
+
+  private async enqueue(peerIds: string[], message: ServerMessage): Promise<void> {
+    const multi = this.client.multi();
+    const raw = JSON.stringify(message);
+    for (const id of peerIds) {
+      const mbox = this.key('mbox', id);
+      multi
+        .rPush(mbox, raw)
+        .lTrim(mbox, -this.options.mailboxSize, -1)
+        .pExpire(mbox, this.options.resumeWindowMs);
+    }
+    await multi.exec();
   }
 
   private receive(raw: string): void {
     const envelope = JSON.parse(raw) as Envelope;
     for (const id of envelope.to) {
       if (this.local.has(id)) this.deliverLocal(id, envelope.message);
-      else {
-        // The peer left this instance between routing and arrival: keep the message for its resume.
-        const mbox = this.key('mbox', id);
-        this.client
-          .multi()
-          .rPush(mbox, JSON.stringify(envelope.message))
-          .lTrim(mbox, -this.options.mailboxSize, -1)
-          .pExpire(mbox, this.options.resumeWindowMs)
-          .exec()
-          .catch(() => undefined);
-      }
+      // The peer left this instance between routing and arrival: keep the message for its resume.
+      else this.enqueue([id], envelope.message).catch(() => undefined);
     }
   }
 

@@ -1,0 +1,70 @@
+/** `npm start`'s entry point as a real process: --help, config errors, the development default, SIGTERM drain. */
+import { describe, expect, it } from 'vitest';
+import { freeTcpPort, freeUdpPort, startScript } from '../test-support/processes.js';
+import { TestClient } from '../test-support/ws-client.js';
+
+const MAIN = 'signaling/main.ts';
+
+describe('signaling/main', () => {
+  it('--help lists every variable with its default', async () => {
+    const p = startScript(MAIN, ['--help'], {});
+    expect((await p.exited).code).toBe(0);
+    for (const key of [
+      'PORT',
+      'HOST',
+      'JWT_SECRET',
+      'JWT_AUDIENCE',
+      'JWT_ISSUER',
+      'TURN_SECRETS',
+      'TURN_PORT',
+      'TURN_EXTERNAL_IP',
+      'ALLOWED_ORIGINS',
+    ]) {
+      expect(p.output()).toContain(key);
+    }
+    expect(p.output()).toMatch(/PORT\s+HTTP and WebSocket port\s+default: 8080/);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ RATE_LIMIT_PER_S: '-1' }, 'RATE_LIMIT_PER_S'],
+    [{ NODE_ENV: 'production' }, 'JWT_SECRET'],
+    [{ TURN_PORT: '70000' }, 'TURN_PORT'],
+  ])('exits non-zero naming the bad key for %j', async (env, key) => {
+    const p = startScript(MAIN, [], { LOG_LEVEL: 'silent', ...env });
+    const { code } = await p.exited;
+    expect(code).not.toBe(0);
+    expect(p.output()).toContain(`configuration error: ${key}`);
+  });
+
+  it('starts the development default with the relay and demo, and drains on SIGTERM: reconnect notice, exit 0', async () => {
+    const port = await freeTcpPort();
+    const turnPort = await freeUdpPort();
+    const p = startScript(MAIN, [], {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TURN_PORT: String(turnPort),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await p.waitFor(/Ctrl-C stops everything/);
+      expect(p.output()).toContain('DEVELOPMENT ONLY');
+      expect(p.output()).toContain(`turn:localhost:${turnPort}`);
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>');
+      const { token } = (await (
+        await fetch(`http://127.0.0.1:${port}/dev/token?room=demo&user=alice`)
+      ).json()) as { token: string };
+      const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`, { token });
+      const welcome = await c.join('demo');
+      expect(welcome.iceServers.map((s) => s.urls)).toContain(`turn:127.0.0.1:${turnPort}?transport=udp`);
+      p.kill('SIGTERM');
+      expect(await c.next('reconnect', 10_000)).toMatchObject({ reason: 'draining' });
+      expect((await c.closed).code).toBe(1012);
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * `npm start`: signaling, the bundled TURN relay and the demo page in one process. With nothing configured
+ * it runs the development default (secrets generated and printed, dev token route on). SIGTERM drains;
+ * Ctrl-C stops everything cleanly; a second signal exits at once.
+ */
+import { pino } from 'pino';
+import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
+import { RedisBus } from './cluster/redis-bus.js';
+import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
+import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
+import { startRelay } from '../turn/relay/start-relay.js';
+import type { Relay } from '../turn/relay/relay.js';
+
+function help(): string {
+  const rows = [
+    ...signalingEnvDocs(),
+    ...turnEnvDocs.filter((t) => !signalingEnvDocs().some((s) => s.key === t.key)),
+  ];
+  const width = Math.max(...rows.map((r) => r.key.length));
+  return [
+    'Usage: npm start            (or: tsx signaling/main.ts [--help])',
+    '',
+    'Runs the signaling server, the bundled TURN relay and the demo. Configuration is by environment:',
+    '',
+    ...rows.map(
+      (r) => `  ${r.key.padEnd(width)}  ${r.description}\n  ${' '.repeat(width)}  default: ${r.default}`,
+    ),
+    '',
+  ].join('\n');
+}
+
+function banner(config: SignalingConfig, port: number, relay: Relay | null): string {
+  const base = `http://localhost:${port}`;
+  const lines = [
+    '',
+    `  relay-platform signaling is up (${config.production ? 'production' : 'development default'})`,
+    '',
+    `  Demo:        ${base}/            (open it in two tabs)`,
+    `  WebSocket:   ws://localhost:${port}${WS_PATH}?token=<jwt>`,
+    `  Credentials: POST ${base}/v1/turn-credentials  (Authorization: Bearer <jwt>)`,
+    `  Health:      ${base}/healthz  ${base}/readyz  ${base}/metrics`,
+    relay
+      ? `  TURN relay:  turn:localhost:${relay.address.port}?transport=udp (bundled)`
+      : '  TURN relay:  not embedded',
+  ];
+  if (config.devTokens) {
+    lines.push(
+      '',
+      '  DEVELOPMENT ONLY: a token route is enabled. Get a token with',
+      `    curl '${base}/dev/token?room=demo&user=alice'`,
+    );
+  }
+  if (config.jwt.generated) lines.push(`  Generated JWT_SECRET for this run: ${config.jwt.key}`);
+  if (config.turn.secretsGenerated)
+    lines.push(`  Generated TURN_SECRETS for this run: ${config.turn.secrets[0] ?? ''}`);
+  lines.push('', '  Ctrl-C stops everything.', '');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help());
+    return;
+  }
+  let config: SignalingConfig;
+  let turnConfig: ReturnType<typeof loadTurnConfig>;
+  try {
+    config = loadSignalingConfig(process.env);
+    turnConfig = loadTurnConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError || (err instanceof Error && err.name === 'ConfigError')) {
+      process.stderr.write(`configuration error: ${err.message}\n(see --help)\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
+  const relay = config.turn.embedded
+    ? await startRelay({
+        ...turnConfig,
+        secrets: config.turn.secrets,
+        logger: logger.child({ component: 'turn' }),
+      })
+    : null;
+  let bus: RedisBus | undefined;
+  if (config.redis) {
+    bus = new RedisBus({
+      ...config.redis,
+      nodeId: config.nodeId,
+      resumeWindowMs: config.resumeWindowMs,
+      mailboxSize: MAILBOX_SIZE,
+      log: logger.child({ component: 'redis-bus' }),
+    });
+    await bus.start();
+  }
+  const server = new SignalingServer(config, {
+    logger,
+    embeddedRelayPort: relay ? relay.address.port : null,
+    processMetrics: true,
+    ...(bus ? { bus } : {}),
+  });
+  const { port } = await server.listen();
+  process.stderr.write(banner(config, port, relay));
+  logger.info({ port, relayPort: relay?.address.port }, 'started');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    // SIGTERM (orchestrators) drains for the configured time; Ctrl-C is a person waiting, so be brief.
+    const timeout = signal === 'SIGTERM' ? config.drainTimeoutMs : Math.min(config.drainTimeoutMs, 1000);
+    server
+      .drain(timeout)
+      .then(() => relay?.close())
+      .then(() => {
+        logger.info('stopped');
+        process.exitCode = 0;
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'stop failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
