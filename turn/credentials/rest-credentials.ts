@@ -30,7 +30,12 @@ export function turnPassword(secret: string, username: string): string {
   return createHmac('sha1', secret).update(username).digest('base64');
 }
 
-export function mintTurnCredential({ secret, userId, ttlSeconds, now = Date.now() }: MintOptions): TurnCredential {
+export function mintTurnCredential({
+  secret,
+  userId,
+  ttlSeconds,
+  now = Date.now(),
+}: MintOptions): TurnCredential {
   if (userId.includes(':')) throw new RangeError('TURN user id may not contain ":"');
   const expiresAt = Math.floor(now / 1000) + Math.max(1, Math.floor(ttlSeconds));
   const username = `${expiresAt}:${userId}`;
