@@ -54,8 +54,11 @@ describe('signal routing across link replacement', () => {
     expect(routeSignal(cand('old'), initiatorLink(null), retired, false)).toBe('drop');
     expect(routeSignal(cand('new'), initiatorLink('new'), retired, false)).toBe('current');
     expect(routeSignal(cand('other'), initiatorLink('new'), retired, false)).toBe('drop');
-    // Without a ufrag in the line (Firefox) the candidate goes to the current link.
+    // Without a ufrag in the line (Firefox) the candidate goes to the current link, unless that link is a
+    // replacement still waiting for its answer (then it can only be the old link's).
     expect(routeSignal(cand(null), initiatorLink('new'), retired, false)).toBe('current');
+    expect(routeSignal(cand(null), initiatorLink(null), retired, false)).toBe('drop');
+    expect(routeSignal(cand(null), initiatorLink(null), none, false)).toBe('current');
     expect(routeSignal(answer('x'), answererLink('x'), none, false)).toBe('drop');
   });
 });

@@ -58,7 +58,11 @@ export function routeSignal(
     case 'candidate': {
       if (!link) return 'drop';
       const ufrag = ufragOfCandidate(signal.candidate.candidate);
-      if (ufrag === null) return 'current';
+      if (ufrag === null) {
+        // No ufrag in the line (Firefox). A replacement link still waiting for its answer gets none: the
+        // remote sends its answer before its candidates, so these can only be the old link's.
+        return link.initiator && link.remoteUfrag === null && retired.size > 0 ? 'drop' : 'current';
+      }
       if (retired.has(ufrag)) return 'drop';
       return link.remoteUfrag === null || link.remoteUfrag === ufrag ? 'current' : 'drop';
     }

@@ -145,9 +145,11 @@ describe('SignalingClient', () => {
   it('a draining server (`reconnect`) makes it reconnect and resume', async () => {
     const s = setup();
     await joinFirst(s);
-    s.platform.last.deliver({ type: 'reconnect', reason: 'draining', afterMs: 0 });
+    s.platform.last.deliver({ type: 'reconnect', reason: 'draining', afterMs: 500 });
     expect(s.client.state).toBe('reconnecting');
-    await s.clock.advance(100);
+    await s.clock.advance(499); // the server's afterMs is a floor for the first attempt
+    expect(s.platform.sockets).toHaveLength(1);
+    await s.clock.advance(1);
     expect(s.platform.sockets).toHaveLength(2);
   });
 

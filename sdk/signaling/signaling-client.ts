@@ -219,7 +219,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       if (message.type === 'left') return this.onLeft?.();
       if (message.type === 'reconnect') {
         // Draining: go now, keeping our seat (not a clean close), and resume wherever we land.
-        this.onDrop(socket, new Error(`server asked to reconnect (${message.reason})`));
+        this.onDrop(socket, new Error(`server asked to reconnect (${message.reason})`), message.afterMs);
         return;
       }
       this.emit('message', message);
@@ -232,7 +232,8 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     this.startPing();
   }
 
-  private onDrop(socket: SocketLike, error: unknown): void {
+  /** `minDelayMs`: the server's `afterMs` hint, a floor for the first attempt's delay. */
+  private onDrop(socket: SocketLike, error: unknown, minDelayMs = 0): void {
     if (this.closedFlag || socket !== this.socket) return;
     this.socket = null;
     this.stopPing();
@@ -243,19 +244,20 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       /* already closed */
     }
     this.setState('reconnecting');
-    void this.reconnectLoop(error);
+    void this.reconnectLoop(error, minDelayMs);
   }
 
-  private async reconnectLoop(firstError: unknown): Promise<void> {
+  private async reconnectLoop(firstError: unknown, minDelayMs: number): Promise<void> {
     const { clock, policy, getToken } = this.options;
     const droppedAt = clock.now();
     let lastError = firstError;
     for (let attempt = 1; !this.closedFlag; attempt++) {
-      const delayMs = policy.nextDelayMs({ attempt, elapsedMs: clock.now() - droppedAt, lastError });
-      if (delayMs === null) {
+      const next = policy.nextDelayMs({ attempt, elapsedMs: clock.now() - droppedAt, lastError });
+      if (next === null) {
         this.close(new SdkError('reconnect_gave_up', undefined, { cause: lastError }));
         return;
       }
+      const delayMs = attempt === 1 ? Math.max(next, minDelayMs) : next;
       this.emit('reconnecting', { attempt, delayMs, error: lastError });
       await this.sleep(delayMs);
       if (this.closedFlag) return;

@@ -1,0 +1,167 @@
+/** Room logic on a fake platform, fake links and a manual clock: membership, re-keying, timers. */
+import { describe, expect, it } from 'vitest';
+import { FakeClock, FakePlatform, settle, welcomeFor } from '../test-support/sdk-fakes.js';
+import type { Member } from '../signaling/protocol/index.js';
+import { connect } from './connect.js';
+import { TypedEmitter } from './events/typed-emitter.js';
+import type { Link, LinkEvents } from './peer/link.js';
+import { INSTANCE_META_KEY, type Room, type RoomEvents } from './room.js';
+
+class StubLink extends TypedEmitter<LinkEvents> implements Link {
+  connected = false;
+  destroyed = false;
+  remoteUfrag = null;
+  localUfrag = null;
+  constructor(readonly initiator: boolean) {
+    super();
+  }
+  signal(): void {}
+  send(): boolean {
+    return this.connected;
+  }
+  sendUnreliable(): boolean {
+    return this.connected;
+  }
+  addTrack(): void {}
+  removeTrack(): void {}
+  setConfiguration(): void {}
+  getStats(): null {
+    return null;
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+  up(): void {
+    this.connected = true;
+    this.emit('connect', undefined);
+  }
+}
+
+const member = (peerId: string, instance: string, meta: Record<string, string> = {}): Member => ({
+  peerId,
+  userId: `user-${instance}`,
+  meta: { ...meta, [INSTANCE_META_KEY]: instance },
+});
+
+async function open(members: Member[] = []) {
+  const clock = new FakeClock();
+  const platform = new FakePlatform();
+  const links: StubLink[] = [];
+  const pending = connect({
+    url: 'ws://sig/v1/ws',
+    token: 't',
+    room: 'r',
+    platform,
+    clock,
+    orphanGraceMs: 5_000,
+    reconnectPolicy: { nextDelayMs: () => 100 },
+    linkFactory: (initiator) => {
+      const l = new StubLink(initiator);
+      links.push(l);
+      return l;
+    },
+  });
+  await settle();
+  platform.last.open();
+  platform.last.deliver(welcomeFor('peer-mmmmmmmm', { members }));
+  const room = await pending;
+  const events: Array<[string, unknown]> = [];
+  for (const e of ['peer-joined', 'peer-left', 'peer-rejoined', 'resumed'] as const) {
+    room.on(e, (p: RoomEvents[typeof e]) => events.push([e, p]));
+  }
+  return { clock, platform, links, room, events };
+}
+
+async function reconnect(
+  s: { clock: FakeClock; platform: FakePlatform },
+  welcome: ReturnType<typeof welcomeFor>,
+) {
+  s.platform.last.drop();
+  await s.clock.advance(100);
+  s.platform.last.open();
+  s.platform.last.deliver(welcome);
+  await settle();
+}
+
+/** close() waits for the server's `left`; the fake server answers it. */
+async function closeRoom(s: { room: Room; platform: FakePlatform }) {
+  const closing = s.room.close();
+  s.platform.last.deliver({ type: 'left' });
+  await closing;
+}
+
+describe('Room', () => {
+  it('joins with its instance id in meta, hides it from peers, and links to every member', async () => {
+    const s = await open([member('peer-aaaaaaaa', 'A', { name: 'Ann' }), member('peer-zzzzzzzz', 'Z')]);
+    const join = s.platform.last.sent[0];
+    expect(join).toMatchObject({ type: 'join', meta: { [INSTANCE_META_KEY]: s.room.instanceId } });
+    expect(s.room.peers().map((p) => [p.peerId, p.meta])).toEqual([
+      ['peer-aaaaaaaa', { name: 'Ann' }],
+      ['peer-zzzzzzzz', {}],
+    ]);
+    // Smaller id initiates: we (m) initiate to z only.
+    expect(s.links.map((l) => l.initiator)).toEqual([true]);
+    await closeRoom(s);
+  });
+
+  it('after a fresh rejoin, a returning peer is re-keyed (same link), an absent one leaves after the grace', async () => {
+    const s = await open([member('peer-aaaaaaaa', 'A'), member('peer-zzzzzzzz', 'Z')]);
+    await reconnect(s, welcomeFor('peer-nnnnnnnn', { members: [member('peer-bbbbbbbb', 'A')] }));
+    expect(s.events).toContainEqual([
+      'peer-rejoined',
+      { peerId: 'peer-bbbbbbbb', previousPeerId: 'peer-aaaaaaaa' },
+    ]);
+    expect(s.events).toContainEqual([
+      'resumed',
+      { kind: 'rejoined', peerId: 'peer-nnnnnnnn', previousPeerId: 'peer-mmmmmmmm' },
+    ]);
+    expect(s.room.peerId).toBe('peer-nnnnnnnn');
+    // Z comes back later under a new id, within the grace: re-keyed, not a new peer.
+    s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-yyyyyyyy', 'Z') });
+    expect(s.events).toContainEqual([
+      'peer-rejoined',
+      { peerId: 'peer-yyyyyyyy', previousPeerId: 'peer-zzzzzzzz' },
+    ]);
+    expect(s.events.filter(([e]) => e === 'peer-joined')).toEqual([]);
+    expect(s.links).toHaveLength(1);
+    await closeRoom(s);
+  });
+
+  it('an orphan that never returns is reported left (timeout) after orphanGraceMs', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    await reconnect(s, welcomeFor('peer-nnnnnnnn'));
+    await s.clock.advance(4_999);
+    expect(s.room.peers()).toHaveLength(1);
+    await s.clock.advance(1);
+    expect(s.events).toContainEqual(['peer-left', { peerId: 'peer-zzzzzzzz', reason: 'timeout' }]);
+    expect(s.links[0]!.destroyed).toBe(true);
+    await closeRoom(s);
+  });
+
+  it('a resumed session drops peers the server no longer lists, and adds new ones once', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    await reconnect(
+      s,
+      welcomeFor('peer-mmmmmmmm', { resumed: true, members: [member('peer-qqqqqqqq', 'Q')] }),
+    );
+    expect(s.events).toContainEqual(['peer-left', { peerId: 'peer-zzzzzzzz', reason: 'disconnected' }]);
+    // The replayed mailbox repeats the join: no duplicate event.
+    s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-qqqqqqqq', 'Q') });
+    expect(s.events.filter(([e]) => e === 'peer-joined')).toHaveLength(1);
+    await closeRoom(s);
+  });
+
+  it('close() is idempotent and leaves no timer behind', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    s.room.send('x');
+    expect(s.clock.pending).toBeGreaterThan(0);
+    const closing = [s.room.close(), s.room.close()];
+    s.platform.last.deliver({ type: 'left', replyTo: 1 });
+    await Promise.all(closing);
+    expect(s.clock.pending).toBe(0);
+    expect(s.links[0]!.destroyed).toBe(true);
+    expect(s.platform.last.sent.map((m) => m.type)).toContain('leave');
+    expect((s.room).state).toBe('closed');
+  });
+});
