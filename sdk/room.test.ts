@@ -162,6 +162,6 @@ describe('Room', () => {
     expect(s.clock.pending).toBe(0);
     expect(s.links[0]!.destroyed).toBe(true);
     expect(s.platform.last.sent.map((m) => m.type)).toContain('leave');
-    expect((s.room).state).toBe('closed');
+    expect(s.room.state).toBe('closed');
   });
 });
