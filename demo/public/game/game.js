@@ -33,6 +33,7 @@ const game = {
   keys: new Set(),
   players: new Map(), // peerId -> { name, x, y, seq, lastAt, latencyMs, count, rate, row, badge }
   timers: [],
+  tickTimer: null,
   sentInLastSecond: 0,
   sendRate: 0,
 };
@@ -85,7 +86,7 @@ async function join() {
   for (const peer of r.peers()) addPlayer(peer);
   $('relay-flag').hidden = !relayOnly;
   setPhase('joined', `in “${room}” as ${name}`);
-  game.timers.push(setInterval(tick, 1000 / SEND_HZ));
+  scheduleTicks();
   game.timers.push(setInterval(pingAll, PING_MS));
   game.timers.push(setInterval(everySecond, 1000));
   requestAnimationFrame(draw);
@@ -226,6 +227,24 @@ function tick() {
   if (r.send(message, { channel: POS, reliable: false }) > 0) game.sentInLastSecond++;
 }
 
+/**
+ * Run `tick` SEND_HZ times a second. setInterval drops ticks when the page is busy (two pages and a
+ * video call on a small laptop); scheduling each tick against its deadline instead makes a late tick
+ * followed by a prompt one, so the rate holds on average.
+ */
+function scheduleTicks() {
+  const period = 1000 / SEND_HZ;
+  let due = performance.now() + period;
+  const loop = () => {
+    if (game.phase !== 'joined') return;
+    tick();
+    const now = performance.now();
+    due = Math.max(due + period, now - period); // catch up one missed tick at most
+    game.tickTimer = setTimeout(loop, Math.max(0, due - now));
+  };
+  game.tickTimer = setTimeout(loop, period);
+}
+
 function pingAll() {
   const r = game.session?.room;
   if (!r) return;
@@ -325,6 +344,7 @@ $('leave').onclick = async () => {
 
 function teardown(phase) {
   for (const t of game.timers) clearInterval(t);
+  clearTimeout(game.tickTimer);
   game.timers = [];
   for (const id of [...game.players.keys()]) removePlayer(id);
   game.session = null;

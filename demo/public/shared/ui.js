@@ -72,5 +72,6 @@ const PATH_TITLES = {
 export function colorFor(id) {
   let h = 0;
   for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return `hsl(${h % 360} 70% 50%)`;
+  // Golden-angle steps spread neighbouring hashes around the wheel.
+  return `hsl(${Math.round((h * 137.508) % 360)} 70% 55%)`;
 }
