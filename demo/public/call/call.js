@@ -300,6 +300,7 @@ function stopShare() {
 }
 
 async function refreshPickers() {
+  for (const id of ['mute', 'camera', 'camera-select', 'mic-select']) $(id).disabled = !call.local;
   await fillDevicePicker(
     $('camera-select'),
     'videoinput',
