@@ -49,7 +49,11 @@ describe.skipIf(!chromiumPath)('video call page', () => {
       [alice, 'Alice'],
       [bob, 'Bob'],
     ] as const) {
-      await p.page.goto(`${sig.httpUrl}/call.html`);
+      // A newcomer starts on the landing page and follows its link.
+      await p.page.goto(`${sig.httpUrl}/`);
+      if (p === alice) await screenshot(p.page, 'landing.png');
+      await p.page.getByRole('link', { name: /Video call/ }).click();
+      await p.page.waitForURL(/\/call\.html$/);
       await joinThroughUi(p.page, { room: 'standup', name });
     }
     // Each page shows one remote tile named after the other, and its badge reads `direct`.

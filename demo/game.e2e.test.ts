@@ -90,7 +90,12 @@ async function openArena(names: string[], query = '', relayOnly = false): Promis
   const opened: DemoPage[] = [];
   for (const name of names) {
     const p = await browser.newPage();
-    await p.page.goto(`${sig.httpUrl}/game.html${query}`);
+    if (query) await p.page.goto(`${sig.httpUrl}/game.html${query}`);
+    else {
+      await p.page.goto(`${sig.httpUrl}/`);
+      await p.page.getByRole('link', { name: /Arena game/ }).click();
+      await p.page.waitForURL(/\/game\.html$/);
+    }
     await joinThroughUi(p.page, { room: 'arena', name, relayOnly });
     opened.push(p);
   }

@@ -82,7 +82,7 @@ describe.skipIf(!chromiumPath)('relay-only call through the bundled relay', () =
     }
     await expect
       .poll(() => pages[1]!.page.locator('.tile:not(.local) .stats').textContent(), LONG)
-      .toMatch(/relay→relay/);
+      .toMatch(/\d+ kbit\/s .*relay→relay/);
     await screenshot(pages[1]!.page, 'call-relay.png');
     for (const p of pages) expect(p.pageErrors).toEqual([]);
   }, 180_000);
