@@ -164,6 +164,38 @@ describe.skipIf(!chromiumPath)('video call page', () => {
     );
   }, 120_000);
 
+  it('switching the microphone mid-call keeps audio flowing to the other page', async () => {
+    const options = await alice.page.locator('#mic-select option').evaluateAll((nodes) =>
+      nodes.map((n) => ({
+        value: (n as HTMLOptionElement).value,
+        selected: (n as HTMLOptionElement).selected,
+      })),
+    );
+    const other = options.find((o) => !o.selected);
+    // Chromium's fake device offers several microphones (default, 1, 2).
+    expect(other).toBeDefined();
+    const packets = async () => inboundOf((await statsOf(bob))[0]!, 'audio')?.packetsReceived ?? 0;
+    const tracksBefore = await bob.page.evaluate(() =>
+      (window.__demo.tiles() as TileInfo[]).flatMap((t) => t.trackIds),
+    );
+    await alice.page.locator('#mic-select').selectOption(other!.value);
+    // Bob receives a new audio track (renegotiated) and its packets flow.
+    const newTrack = await until(
+      async () => {
+        const now = await bob.page.evaluate(() => window.__demo.tiles() as TileInfo[]);
+        const remote = now.find((t) => !t.local && !t.screen);
+        return remote?.trackIds.find((id) => !tracksBefore.includes(id)) ?? null;
+      },
+      (id) => id !== null,
+      { what: 'a new remote audio track at Bob' },
+    );
+    const onNew = async () => inboundOf((await statsOf(bob))[0]!, 'audio', newTrack!)?.packetsReceived ?? 0;
+    const start = await until(onNew, (n) => n > 0, { what: 'packets on the new audio track' });
+    await until(onNew, (n) => n > start + 10, { what: 'more packets on the new audio track' });
+    expect(await packets()).toBeGreaterThan(0);
+    expect(alice.pageErrors).toEqual([]);
+  }, 120_000);
+
   it('leave removes the page from the call and the other page sees it go', async () => {
     await bob.page.getByRole('button', { name: 'Leave' }).click();
     await bob.page.locator('#join-form').waitFor();
