@@ -153,6 +153,34 @@ describe('SignalingClient', () => {
     expect(s.platform.sockets).toHaveLength(2);
   });
 
+  it('reports the join before any frame that follows the welcome in the same tick (replayed mailbox)', async () => {
+    const s = setup();
+    await joinFirst(s);
+    const order: string[] = [];
+    s.client.on('joined', (e) => order.push(`joined:${e.kind}`));
+    s.client.on('message', (m) => order.push(m.type));
+    s.platform.last.drop();
+    await s.clock.advance(100);
+    s.platform.last.open();
+    s.platform.last.deliver(welcomeFor('peer-aaaaaaaa', { resumed: true }));
+    s.platform.last.deliver({ type: 'peer-left', peerId: 'peer-cccccccc', reason: 'timeout' });
+    expect(order).toEqual(['joined:resumed', 'peer-left']);
+  });
+
+  it('close() during a reconnect attempt aborts it (socket closed with 1000) and leaves no timers', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.drop();
+    await s.clock.advance(100);
+    const attempt = s.platform.last;
+    attempt.open();
+    s.client.close();
+    await settle();
+    expect(attempt.closedWith).toBe(1000);
+    expect(s.clock.pending).toBe(0);
+    expect(s.client.state).toBe('closed');
+  });
+
   it('close() is idempotent, leaves no timers and stops reconnecting', async () => {
     const s = setup();
     await joinFirst(s);

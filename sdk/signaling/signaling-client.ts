@@ -61,6 +61,8 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private wake: (() => void) | null = null;
   private nextRequestId = 1;
   private onLeft: (() => void) | null = null;
+  /** Aborts the connect attempt in flight (socket opening or joining), if any. */
+  private abortAttempt: (() => void) | null = null;
 
   constructor(private readonly options: SignalingClientOptions) {
     super();
@@ -77,9 +79,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
 
   /** First connect: resolves with the welcome, or rejects with a typed error (no retry). */
   async start(): Promise<Welcome> {
-    const welcome = await this.openAndJoin(this.token, false);
-    this.emit('joined', { welcome, kind: 'initial', previousPeerId: null });
-    return welcome;
+    return this.openAndJoin(this.token, false);
   }
 
   /** Send if connected and joined; false otherwise (callers queue or drop). */
@@ -130,6 +130,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     if (this.sleepTimer !== null) this.options.clock.clearTimeout(this.sleepTimer);
     this.wake?.();
     this.onLeft?.();
+    this.abortAttempt?.(); // an attempt in flight settles now, closing its socket with 1000
     const socket = this.socket;
     this.socket = null;
     if (socket) {
@@ -163,19 +164,21 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       }
       let settled = false;
       let resuming = resume && this.session !== null;
-      const fail = (err: SdkError) => {
+      const fail = (err: SdkError, closeCode = CLOSE_DEAD) => {
         if (settled) return;
         settled = true;
+        this.abortAttempt = null;
         clock.clearTimeout(timer);
         detach(socket);
         try {
-          socket.close(CLOSE_DEAD);
+          socket.close(closeCode);
         } catch {
           /* not open yet */
         }
         reject(err);
       };
       const timer = clock.setTimeout(() => fail(new SdkError('connect_timeout')), connectTimeoutMs);
+      this.abortAttempt = () => fail(new SdkError('room_closed'), 1000);
       const join = () => {
         const message: ClientMessage = { type: 'join', room, meta };
         if (resuming && this.session) message.resume = { ...this.session };
@@ -197,12 +200,18 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
         }
         if (message.type === 'error') return fail(new SdkError(message.code, message.message));
         if (message.type !== 'welcome') return;
+        if (this.closedFlag) return fail(new SdkError('room_closed'));
         settled = true;
         clock.clearTimeout(timer);
+        this.abortAttempt = null;
+        const previousPeerId = this.session?.peerId ?? null;
         this.adopt(socket, message);
+        // Synchronously, before the next frame: `ws` may deliver the replayed mailbox in the same tick,
+        // and the room must know its (new) peer id and members before handling any of it.
+        const kind: JoinKind = !resume ? 'initial' : message.resumed ? 'resumed' : 'rejoined';
+        this.emit('joined', { welcome: message, kind, previousPeerId });
         resolve(message);
       };
-      if (closedNow(this)) fail(new SdkError('room_closed'));
     });
   }
 
@@ -269,11 +278,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
             throw new SdkError('token_refresh_failed', undefined, { cause: err });
           }
         }
-        const previousPeerId = this.session?.peerId ?? null;
-        const welcome = await this.openAndJoin(this.token, true);
-        if (this.closedFlag) return;
-        const kind: JoinKind = welcome.resumed ? 'resumed' : 'rejoined';
-        this.emit('joined', { welcome, kind, previousPeerId });
+        await this.openAndJoin(this.token, true);
         return;
       } catch (err) {
         lastError = err;
@@ -313,10 +318,6 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     if (this.pingTimer !== null) this.options.clock.clearTimeout(this.pingTimer);
     this.pingTimer = null;
   }
-}
-
-function closedNow(client: SignalingClient): boolean {
-  return client.state === 'closed';
 }
 
 function detach(socket: SocketLike): void {
