@@ -53,6 +53,13 @@ describe('media', () => {
     cleanups.push(() => second.stop());
     await expect.poll(second.frames, { timeout: 20_000 }).toBeGreaterThan(5);
 
+    // Stop the screen share: renegotiated away on the same link; the camera keeps running.
+    const failures: string[] = [];
+    a.room.on('link', (e) => e.kind === 'failed' && failures.push(e.reason));
+    a.room.unpublishTrack(screen.track, screen.stream);
+    const before = first.frames();
+    await expect.poll(first.frames).toBeGreaterThan(before + 5);
+
     const bobCam = camera();
     b.room.publish(bobCam.stream);
     await expect.poll(() => atA.length, { timeout: 20_000 }).toBe(1);
@@ -64,5 +71,11 @@ describe('media', () => {
     a.room.send('still here', { to: b.room.peerId });
     await expect.poll(() => b.reliableFrom(a.room.peerId)).toEqual(['still here']);
     expect([...a.errors, ...b.errors]).toEqual([]);
+    expect(failures).toEqual([]);
+
+    // Bob leaves: his track's link is gone, and Alice hears of it.
+    const ended = a.room.next('track-ended');
+    await b.room.close();
+    expect((await ended).track).toBe(atA[0]!.track);
   }, 120_000);
 });

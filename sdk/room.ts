@@ -61,6 +61,8 @@ export interface RoomEvents {
   'peer-rejoined': { peerId: string; previousPeerId: string };
   /** A remote media track arrived (again after a link replacement). */
   track: { peerId: string; track: MediaStreamTrack; stream: MediaStream };
+  /** The link that carried a remote track was replaced or closed (the peer left, or the room closed). */
+  'track-ended': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
   data: { from: string; channel: string | undefined; data: AppData; reliable: boolean };
   /** Signaling connection state. */
   'connection-state': { state: SignalingState };
@@ -326,6 +328,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       },
       deliver: (e) => this.emit('data', e),
       onTrack: (e) => this.emit('track', e),
+      onTrackEnded: (e) => this.emit('track-ended', e),
       onPath: (e) => this.emit('path', e),
       onLinkEvent: (e) => {
         this.emit('link', e);

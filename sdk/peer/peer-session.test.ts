@@ -92,6 +92,7 @@ function setup(local: string, remote: string) {
     },
     deliver: (e) => delivered.push(String(e.data)),
     onTrack: () => {},
+    onTrackEnded: () => {},
     onPath: (e) => paths.push(e.path),
     onLinkEvent: () => {},
   };

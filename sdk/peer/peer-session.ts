@@ -59,6 +59,8 @@ export interface SessionHost {
   createLink(initiator: boolean): Link;
   deliver(event: { from: string; channel: string | undefined; data: AppData; reliable: boolean }): void;
   onTrack(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
+  /** A remote track's link went away (replaced or closed); a replacement link delivers it anew. */
+  onTrackEnded(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
   onPath(event: { peerId: string; path: Path; rttMs: number | undefined }): void;
   onLinkEvent(event: LinkEvent): void;
 }
@@ -75,6 +77,8 @@ export class PeerSession {
   private readonly sender: ReliableSender;
   private readonly receiver: ReliableReceiver<EncodedPayload>;
   private readonly signalQueue: SignalPayload[] = [];
+  /** Remote tracks received on the current link. */
+  private remoteTracks: Array<{ track: MediaStreamTrack; stream: MediaStream }> = [];
   private p2pTimer: TimerHandle | null = null;
   private retryTimer: TimerHandle | null = null;
   private graceTimer: TimerHandle | null = null;
@@ -160,7 +164,11 @@ export class PeerSession {
     link.on('connect', () => current() && this.onLinkConnected());
     link.on('data', (text) => current() && this.receiveLinkText(text));
     link.on('unreliable', (text) => current() && this.receiveLinkText(text));
-    link.on('track', (e) => current() && this.host.onTrack({ peerId: this.peerId, ...e }));
+    link.on('track', (e) => {
+      if (!current()) return;
+      this.remoteTracks.push(e);
+      this.host.onTrack({ peerId: this.peerId, ...e });
+    });
     link.on('ice-state', (state) => current() && this.onIceState(state));
     link.on('close', (e) => {
       if (!current()) return;
@@ -178,6 +186,13 @@ export class PeerSession {
     if (this.retired.size > MAX_RETIRED_UFRAGS) this.retired.delete(this.retired.values().next().value!);
     this.clearTimer('graceTimer');
     link.destroy();
+    this.endRemoteTracks();
+  }
+
+  private endRemoteTracks(): void {
+    const ended = this.remoteTracks;
+    this.remoteTracks = [];
+    for (const t of ended) this.host.onTrackEnded({ peerId: this.peerId, ...t });
   }
 
   private onLinkConnected(): void {
@@ -474,5 +489,6 @@ export class PeerSession {
     const link = this.link;
     this.link = null;
     link?.destroy();
+    this.endRemoteTracks();
   }
 }
