@@ -63,7 +63,7 @@ async function addVideoAndExpectFrames(from: TestRoom, to: TestRoom): Promise<vo
 describe('signaling drop and resume', () => {
   it('resumes with the same peer id while the data channel keeps flowing; renegotiation works after', async () => {
     sig = await startSignaling();
-    const opts = { reconnectPolicy: slowPolicy(1_500) };
+    const opts = { reconnectPolicy: slowPolicy(3_000) };
     const a = await joinRoom(sig, 'alice', 'resume', opts);
     const b = await joinRoom(sig, 'bob', 'resume', opts);
     rooms.push(a, b);
@@ -71,6 +71,14 @@ describe('signaling drop and resume', () => {
     await Promise.all([p2pTo(a.room, bId), p2pTo(b.room, aId)]);
     const ab = pump(a, () => bId, 'ab', 20);
     await expect.poll(() => seqFrom(b, [aId]).length).toBeGreaterThan(10);
+    // Media too: a camera whose frames must keep arriving while signaling is away.
+    const camTrack = b.room.next('track');
+    const cam = fakeCamera();
+    cleanups.push(() => cam.stop());
+    a.room.publish(cam.stream);
+    const camFrames = countFrames((await camTrack).track);
+    cleanups.push(() => camFrames.stop());
+    await expect.poll(camFrames.frames).toBeGreaterThan(5);
 
     const resumed = Promise.all([a.room.next('resumed'), b.room.next('resumed')]);
     const reconnecting = a.room.next('reconnecting');
@@ -78,8 +86,10 @@ describe('signaling drop and resume', () => {
     await reconnecting;
     expect(a.room.state).toBe('reconnecting');
     const atDrop = seqFrom(b, [aId]).length;
-    // Signaling is down for ~1.5 s: the peer link alone carries these.
+    const framesAtDrop = camFrames.frames();
+    // Signaling is down for ~3 s: the peer link alone carries these.
     await expect.poll(() => seqFrom(b, [aId]).length).toBeGreaterThan(atDrop + 20);
+    await expect.poll(camFrames.frames).toBeGreaterThan(framesAtDrop + 5);
     expect(a.room.state).toBe('reconnecting');
 
     const [ra, rb] = await resumed;
