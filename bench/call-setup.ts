@@ -48,12 +48,12 @@ export async function sdkCallSetup(
   return round(median(samples), 1);
 }
 
-export async function bareSimplePeerSetup(runs: number): Promise<number> {
+export async function bareSimplePeerSetup(runs: number, config?: RTCConfiguration): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const a = new SimplePeer({ initiator: true, wrtc, trickle: true });
-    const b = new SimplePeer({ wrtc, trickle: true });
+    const a = new SimplePeer({ initiator: true, wrtc, trickle: true, ...(config ? { config } : {}) });
+    const b = new SimplePeer({ wrtc, trickle: true, ...(config ? { config } : {}) });
     a.on('signal', (d: SimplePeer.SignalData) => b.signal(d));
     b.on('signal', (d: SimplePeer.SignalData) => a.signal(d));
     a.on('connect', () => a.send('first'));

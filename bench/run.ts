@@ -7,6 +7,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
+import { relayLoad, startBundled, startCoturn, type RelayResult } from './relay.js';
+import { loadTurnConfig } from '../turn/config.js';
+import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
+import { startRelay } from '../turn/relay/start-relay.js';
+import { freeUdpPort } from '../test-support/processes.js';
+import { TEST_TURN_SECRET } from '../test-support/signaling.js';
 import { connections, fanOut, latency, startTarget, throughput } from './signaling-relay.js';
 import type { Target } from './targets.js';
 import { median, round } from './stats.js';
@@ -54,7 +60,7 @@ function record(
   ours: number[],
   ref: number[],
 ): void {
-  const ratios = ours.map((v, i) => v / ref[i]!);
+  const ratios = ours.map((v, i) => (ref[i] === 0 ? (v === 0 ? 1 : Infinity) : v / ref[i]!));
   const row: Row = { ...meta, ours: median(ours), reference: median(ref), ratio: round(median(ratios), 2) };
   rows.push(row);
   process.stderr.write(
@@ -86,6 +92,78 @@ async function paired(
     }
   }
   record({ figure, unit, better, referenceName }, ours, ref);
+}
+
+/** Call setup with relay-only policy through the bundled relay: SDK peers and the bare pair on the same relay. */
+async function relayCallSetup(): Promise<void> {
+  const port = await freeUdpPort();
+  const relay = await startRelay({
+    ...loadTurnConfig({
+      TURN_PORT: String(port),
+      TURN_HOST: '127.0.0.1',
+      TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
+    }),
+    secrets: [TEST_TURN_SECRET],
+  });
+  const cred = mintTurnCredential({ secret: TEST_TURN_SECRET, userId: 'bench', ttlSeconds: 600 });
+  const iceServers = [
+    { urls: `turn:127.0.0.1:${port}?transport=udp`, username: cred.username, credential: cred.credential },
+  ];
+  try {
+    await pairedFns(
+      'call setup, connect() to first data-channel message (relay-only, bundled relay)',
+      'ms',
+      'lower',
+      'bare simple-peer pair, same relay',
+      () => sdkCallSetup(SETUP_RUNS, { relayOnly: true, deps: { embeddedRelayPort: port } }),
+      () => bareSimplePeerSetup(SETUP_RUNS, { iceServers, iceTransportPolicy: 'relay' }),
+    );
+  } finally {
+    await relay.close();
+  }
+}
+
+/** Bundled relay against coturn, same client (two relay-only @roamhq/wrtc peers) and load, paired per run. */
+async function relayFigures(): Promise<void> {
+  const coturnProbe = await startCoturn();
+  if (!coturnProbe) {
+    process.stderr.write('  relay figures skipped: coturn (turnserver) is not installed\n');
+    return;
+  }
+  await coturnProbe.stop();
+  for (const size of [160, 1200]) {
+    const ours: RelayResult[] = [];
+    const ref: RelayResult[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      for (const [start, into] of [
+        [startBundled, ours],
+        [startCoturn, ref],
+      ] as const) {
+        const relay = (await start())!;
+        try {
+          into.push(await relayLoad(relay, size, SECONDS));
+        } finally {
+          await relay.stop();
+        }
+      }
+    }
+    const pick = (k: keyof RelayResult) => [ours.map((r) => r[k]), ref.map((r) => r[k])] as const;
+    const meta = { better: 'higher' as const, referenceName: 'coturn' };
+    record(
+      { ...meta, figure: `relay ${size} B: messages delivered per second`, unit: 'msg/s' },
+      ...pick('messagesPerSecond'),
+    );
+    record({ ...meta, figure: `relay ${size} B: throughput`, unit: 'Mbit/s' }, ...pick('mbitPerSecond'));
+    record({ ...meta, better: 'lower', figure: `relay ${size} B: loss`, unit: '%' }, ...pick('lossPercent'));
+    record(
+      { ...meta, better: 'lower', figure: `relay ${size} B: p99 one-way latency @1000 msg/s`, unit: 'ms' },
+      ...pick('p99ms'),
+    );
+    record(
+      { ...meta, better: 'lower', figure: `relay ${size} B: relay CPU per 1000 messages`, unit: 'ms' },
+      ...pick('cpuMsPer1000'),
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -153,6 +231,9 @@ async function main(): Promise<void> {
     () => sdkCallSetup(SETUP_RUNS),
     () => bareSimplePeerSetup(SETUP_RUNS),
   );
+
+  await relayCallSetup();
+  await relayFigures();
 
   const table = [
     '| figure | ours | reference | ratio (ours/ref) |',
