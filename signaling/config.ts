@@ -115,7 +115,6 @@ export const signalingEnv = {
   ),
   TURN_SERVERS: key(csv, 'external relays handed to clients: turn:/turns:/stun: URLs, comma-separated'),
   TURN_EMBEDDED: key(bool, 'run the bundled relay inside this process', 'true'),
-  TURN_PORT: key(int(0, 65535), 'bundled relay UDP port', '3478'),
   TURN_EXTERNAL_IP: key(
     z.ipv4().or(z.ipv6()),
     'public address of the bundled relay put in ICE URLs (default: the host the client connected to)',
@@ -173,7 +172,6 @@ export interface SignalingConfig {
     credentialTtlSec: number;
     servers: string[];
     embedded: boolean;
-    port: number;
     externalIp: string | undefined;
   };
   devTokens: boolean;
@@ -261,7 +259,6 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
       credentialTtlSec: e.TURN_CREDENTIAL_TTL_S!,
       servers: e.TURN_SERVERS ?? [],
       embedded: e.TURN_EMBEDDED!,
-      port: e.TURN_PORT!,
       externalIp: e.TURN_EXTERNAL_IP,
     },
     devTokens: e.DEV_TOKENS ?? !production,
