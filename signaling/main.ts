@@ -11,6 +11,15 @@ import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { startRelay } from '../turn/relay/start-relay.js';
 import type { Relay } from '../turn/relay/relay.js';
 
+const DEV_ALLOWED_PEERS = [
+  '127.0.0.0/8',
+  '::1/128',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  'fc00::/7',
+];
+
 function help(): string {
   const rows = [
     ...signalingEnvDocs(),
@@ -50,6 +59,8 @@ function banner(config: SignalingConfig, port: number, relay: Relay | null): str
       `    curl '${base}/dev/token?room=demo&user=alice'`,
     );
   }
+  if (!config.production && relay)
+    lines.push('  DEVELOPMENT ONLY: the relay may reach loopback and private peers (TURN_ALLOWED_PEER_IPS).');
   if (config.jwt.generated) lines.push(`  Generated JWT_SECRET for this run: ${config.jwt.key}`);
   if (config.turn.secretsGenerated)
     lines.push(`  Generated TURN_SECRETS for this run: ${config.turn.secrets[0] ?? ''}`);
@@ -76,9 +87,15 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
+  // Development default: the demo's relay-only mode relays between tabs on this machine or its LAN, so
+  // the relay may reach loopback and private peers unless TURN_ALLOWED_PEER_IPS says otherwise. In
+  // production the default deny policy stands.
+  const allowedPeers =
+    config.production || turnConfig.allowedPeers.length > 0 ? turnConfig.allowedPeers : DEV_ALLOWED_PEERS;
   const relay = config.turn.embedded
     ? await startRelay({
         ...turnConfig,
+        allowedPeers,
         secrets: config.turn.secrets,
         logger: logger.child({ component: 'turn' }),
       })

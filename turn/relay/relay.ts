@@ -1,7 +1,9 @@
 /**
- * The one relay interface the rest of the platform sees. Whatever implements it (our hardened relay, with
- * `node-turn` kept behind `node-turn-relay.ts`) owns sockets and timers and frees them all in `close()`.
+ * The one relay interface the rest of the platform sees. Whatever implements it owns sockets and timers
+ * and frees them all in `close()`.
  */
+import type { RelayCounters } from './relay-counters.js';
+
 export interface RelayAddress {
   /** Address the relay's listening UDP socket is bound to. */
   host: string;
@@ -9,8 +11,16 @@ export interface RelayAddress {
   port: number;
 }
 
+export interface RelayStats {
+  allocations: number;
+  /** Relay sockets open: one per allocation, plus reserved ports (EVEN-PORT with R). */
+  relaySockets: number;
+  counters: RelayCounters;
+}
+
 export interface Relay {
   readonly address: RelayAddress;
+  stats(): RelayStats;
   /** Idempotent; resolves when every socket and timer the relay opened is closed. */
   close(): Promise<void>;
 }

@@ -1,0 +1,221 @@
+/**
+ * A small TURN client over a real UDP socket, for relay tests: long-term auth with REST credentials
+ * (401/438 handled as RFC 8489 §9.2.5 says), Allocate, Refresh, CreatePermission, ChannelBind, Send and
+ * ChannelData, and a peer socket helper. Built on the relay's own STUN codec; interop with clients we did
+ * not write is tested separately (libwebrtc, Chromium, coturn's turnutils_uclient).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { longTermKey } from '../turn/relay/auth.js';
+import {
+  Attr,
+  Method,
+  StunClass,
+  StunWriter,
+  decodeAddress,
+  getAttr,
+  getText,
+  isChannelData,
+  parseStun,
+  randomTransactionId,
+  verifyIntegrity,
+  type StunMessage,
+  type TransportAddress,
+} from '../turn/stun/message.js';
+
+export interface TurnResponse {
+  message: StunMessage;
+  /** Error code, or 0 for a success response. */
+  code: number;
+  /** Whether the response carried a MESSAGE-INTEGRITY valid under our key. */
+  integrity: boolean;
+}
+
+export function errorCode(m: StunMessage): number {
+  const v = getAttr(m, Attr.errorCode);
+  return v && v.length >= 4 ? v[2]! * 100 + v[3]! : 0;
+}
+
+export function udpSocket(host = '127.0.0.1'): Promise<Socket> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.bind(0, host, () => resolve(s));
+  });
+}
+
+type Extra = (w: StunWriter) => void;
+
+export class TurnClient {
+  readonly socket: Socket;
+  private nonce = '';
+  private realm = '';
+  private key: Buffer | undefined;
+  private readonly waiting = new Map<string, (r: StunMessage) => void>();
+  /** Data that arrived from peers: ChannelData (with its channel) and Data indications. */
+  readonly received: Array<{ data: Buffer; channel?: number; peer?: TransportAddress }> = [];
+  relayed: TransportAddress | undefined;
+
+  private constructor(
+    socket: Socket,
+    readonly server: { host: string; port: number },
+    readonly username: string,
+    readonly password: string,
+  ) {
+    this.socket = socket;
+    socket.on('message', (buf: Buffer) => this.onMessage(buf));
+  }
+
+  static async connect(
+    server: { host: string; port: number },
+    username: string,
+    password: string,
+  ): Promise<TurnClient> {
+    return new TurnClient(await udpSocket(), server, username, password);
+  }
+
+  private onMessage(buf: Buffer): void {
+    if (isChannelData(buf)) {
+      const len = buf.readUInt16BE(2);
+      this.received.push({ channel: buf.readUInt16BE(0), data: Buffer.from(buf.subarray(4, 4 + len)) });
+      return;
+    }
+    const parsed = parseStun(buf);
+    if (!parsed.ok) return;
+    const m = parsed.message;
+    if (m.cls === StunClass.indication && m.method === Method.data) {
+      const peer = getAttr(m, Attr.xorPeerAddress);
+      const data = getAttr(m, Attr.data);
+      if (peer && data)
+        this.received.push({
+          data: Buffer.from(data),
+          peer: decodeAddress(peer, true, m.transactionId) ?? undefined,
+        });
+      return;
+    }
+    const id = m.transactionId.toString('hex');
+    this.waiting.get(id)?.(m);
+  }
+
+  /** Send raw bytes to the relay's listening port. */
+  sendRaw(buf: Buffer): void {
+    this.socket.send(buf, this.server.port, this.server.host);
+  }
+
+  /** One request/response exchange with retransmission (RFC 8489 §6.2.1, shortened for loopback). */
+  transact(build: Buffer | ((id: Buffer) => Buffer), timeoutMs = 2000): Promise<StunMessage | null> {
+    const id = randomTransactionId();
+    const buf = typeof build === 'function' ? build(id) : build;
+    const txid = (typeof build === 'function' ? id : buf.subarray(8, 20)).toString('hex');
+    return new Promise((resolve) => {
+      const resend = () => this.sendRaw(buf);
+      resend();
+      const timer = setInterval(resend, 250);
+      const deadline = setTimeout(() => finish(null), timeoutMs);
+      const finish = (m: StunMessage | null) => {
+        clearInterval(timer);
+        clearTimeout(deadline);
+        this.waiting.delete(txid);
+        resolve(m);
+      };
+      this.waiting.set(txid, finish);
+    });
+  }
+
+  /** An authenticated request: a first try gets 401 with realm and nonce; a 438 renews the nonce. */
+  async request(
+    method: number,
+    extra: Extra = () => undefined,
+    opts: { sign?: boolean } = {},
+  ): Promise<TurnResponse> {
+    const sign = opts.sign ?? true;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const m = await this.transact((id) => {
+        const w = new StunWriter(method, StunClass.request, id);
+        extra(w);
+        if (!sign || !this.nonce) return w.build({ fingerprint: true });
+        w.addText(Attr.username, this.username)
+          .addText(Attr.realm, this.realm)
+          .addText(Attr.nonce, this.nonce);
+        return w.build({ integrityKey: this.key, fingerprint: true });
+      });
+      if (!m) throw new Error(`no answer to method 0x${method.toString(16)}`);
+      const code = errorCode(m);
+      if (sign && (code === 401 || code === 438) && getText(m, Attr.nonce) && attempt < 2) {
+        const fresh = !this.nonce || code === 438;
+        this.nonce = getText(m, Attr.nonce) ?? '';
+        this.realm = getText(m, Attr.realm) ?? '';
+        this.key = longTermKey(this.username, this.realm, this.password);
+        if (fresh) continue;
+      }
+      const integrity = this.key !== undefined && verifyIntegrity(m, this.key);
+      return { message: m, code, integrity };
+    }
+    throw new Error('authentication loop');
+  }
+
+  async allocate(extra: Extra = () => undefined): Promise<TurnResponse> {
+    const r = await this.request(Method.allocate, (w) => {
+      w.add(Attr.requestedTransport, Buffer.from([17, 0, 0, 0]));
+      extra(w);
+    });
+    const relayed = getAttr(r.message, Attr.xorRelayedAddress);
+    if (r.code === 0 && relayed)
+      this.relayed = decodeAddress(relayed, true, r.message.transactionId) ?? undefined;
+    return r;
+  }
+
+  refresh(lifetime?: number): Promise<TurnResponse> {
+    return this.request(Method.refresh, (w) => {
+      if (lifetime !== undefined) w.addUint32(Attr.lifetime, lifetime);
+    });
+  }
+
+  createPermission(...peers: Array<{ address: string; port: number }>): Promise<TurnResponse> {
+    return this.request(Method.createPermission, (w) => {
+      for (const p of peers) w.addAddress(Attr.xorPeerAddress, { ...p, family: family(p.address) });
+    });
+  }
+
+  channelBind(channel: number, peer: { address: string; port: number }): Promise<TurnResponse> {
+    return this.request(Method.channelBind, (w) => {
+      w.add(Attr.channelNumber, Buffer.from([channel >> 8, channel & 0xff, 0, 0]));
+      w.addAddress(Attr.xorPeerAddress, { ...peer, family: family(peer.address) });
+    });
+  }
+
+  /** A Send indication (RFC 8656 §10.1). */
+  send(peer: { address: string; port: number }, data: Buffer): void {
+    this.sendRaw(
+      new StunWriter(Method.send, StunClass.indication, randomTransactionId())
+        .addAddress(Attr.xorPeerAddress, { ...peer, family: family(peer.address) })
+        .add(Attr.data, data)
+        .build(),
+    );
+  }
+
+  /** ChannelData (RFC 8656 §12.4). */
+  sendChannel(channel: number, data: Buffer): void {
+    const out = Buffer.alloc(4 + data.length);
+    out.writeUInt16BE(channel, 0);
+    out.writeUInt16BE(data.length, 2);
+    data.copy(out, 4);
+    this.sendRaw(out);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+function family(address: string): 'IPv4' | 'IPv6' {
+  return address.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+/** Poll until `check` is true or the bound passes (a bound on waiting, not a speed assertion). */
+export async function until(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
+}

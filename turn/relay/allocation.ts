@@ -1,0 +1,198 @@
+/**
+ * One TURN allocation (RFC 8656 §5): the relay socket, its permissions and channel bindings, and the data
+ * path between the client and its peers. The data path is O(1) per packet: permissions are looked up by
+ * peer IP and channels by number or by peer IP and port in maps, and the only buffer made per packet is
+ * the datagram sent on.
+ */
+import type { Socket } from 'node:dgram';
+import {
+  Attr,
+  Method,
+  StunClass,
+  StunWriter,
+  randomTransactionId,
+  type TransportAddress,
+} from '../stun/message.js';
+import type { RelayCounters } from './relay-counters.js';
+
+export interface ChannelBinding {
+  number: number;
+  address: string;
+  port: number;
+  expiresAt: number;
+}
+
+export interface AllocationContext {
+  /** The relay's listening socket: what the client talks to. */
+  listener: Socket;
+  counters: RelayCounters;
+  now: () => number;
+  /** Bytes per second in both directions together; undefined for no cap. */
+  bandwidthBps: number | undefined;
+}
+
+export class Allocation {
+  readonly permissions = new Map<string, number>();
+  readonly channels = new Map<number, ChannelBinding>();
+  private readonly channelsByPeer = new Map<string, Map<number, ChannelBinding>>();
+  private tokens: number;
+  private tokensAt: number;
+  private closed = false;
+
+  constructor(
+    readonly client: { address: string; port: number },
+    readonly socket: Socket,
+    readonly relayed: TransportAddress,
+    readonly username: string,
+    readonly userId: string,
+    /** Long-term key the allocation was created with; later requests must be signed with it. */
+    readonly key: Buffer,
+    public expiresAt: number,
+    /** The Allocate success response, re-sent for a retransmitted Allocate (RFC 8656 §7.2). */
+    readonly allocateTransactionId: Buffer,
+    readonly allocateResponse: Buffer,
+    private readonly ctx: AllocationContext,
+  ) {
+    this.tokens = ctx.bandwidthBps ?? 0;
+    this.tokensAt = ctx.now();
+    socket.on('message', (msg, rinfo) => this.fromPeer(msg, rinfo.address, rinfo.port));
+  }
+
+  /** Install or refresh a permission (RFC 8656 §9). */
+  permit(peerIp: string, lifetimeMs: number): void {
+    this.permissions.set(peerIp, this.ctx.now() + lifetimeMs);
+  }
+
+  hasPermission(peerIp: string, now: number): boolean {
+    const until = this.permissions.get(peerIp);
+    return until !== undefined && until > now;
+  }
+
+  /** The binding of this number, or of this peer, if one exists (expired ones count until swept). */
+  channelFor(number: number): ChannelBinding | undefined {
+    return this.channels.get(number);
+  }
+
+  channelOfPeer(address: string, port: number): ChannelBinding | undefined {
+    return this.channelsByPeer.get(address)?.get(port);
+  }
+
+  bind(number: number, address: string, port: number, lifetimeMs: number): void {
+    const expiresAt = this.ctx.now() + lifetimeMs;
+    const existing = this.channels.get(number);
+    if (existing) {
+      existing.expiresAt = expiresAt;
+      return;
+    }
+    const binding: ChannelBinding = { number, address, port, expiresAt };
+    this.channels.set(number, binding);
+    let byPort = this.channelsByPeer.get(address);
+    if (!byPort) this.channelsByPeer.set(address, (byPort = new Map<number, ChannelBinding>()));
+    byPort.set(port, binding);
+  }
+
+  /** Drop expired permissions and channel bindings (RFC 8656 §9, §12). */
+  sweep(now: number): void {
+    for (const [ip, until] of this.permissions) if (until <= now) this.permissions.delete(ip);
+    for (const [number, b] of this.channels) {
+      if (b.expiresAt > now) continue;
+      this.channels.delete(number);
+      const byPort = this.channelsByPeer.get(b.address);
+      byPort?.delete(b.port);
+      if (byPort?.size === 0) this.channelsByPeer.delete(b.address);
+    }
+  }
+
+  /** Client → peer, from a Send indication or ChannelData; the payload is a range of `buf`. */
+  toPeer(buf: Buffer, offset: number, length: number, address: string, port: number, channel: boolean): void {
+    const c = this.ctx.counters;
+    if (!this.hasPermission(address, this.ctx.now())) {
+      c.droppedNoPermission++;
+      return;
+    }
+    if (!this.spend(length)) {
+      c.droppedBandwidth++;
+      return;
+    }
+    if (channel) c.channelDataIn++;
+    else c.sendIndications++;
+    c.packetsToPeer++;
+    c.bytesToPeer += length;
+    this.send(this.socket, buf, offset, length, port, address);
+  }
+
+  /** Peer → client: ChannelData when a channel is bound to the peer, else a Data indication. */
+  private fromPeer(msg: Buffer, address: string, port: number): void {
+    const c = this.ctx.counters;
+    const now = this.ctx.now();
+    if (!this.hasPermission(address, now)) {
+      c.droppedNoPermission++;
+      return;
+    }
+    if (!this.spend(msg.length)) {
+      c.droppedBandwidth++;
+      return;
+    }
+    c.packetsToClient++;
+    c.bytesToClient += msg.length;
+    const binding = this.channelOfPeer(address, port);
+    let out: Buffer;
+    if (binding && binding.expiresAt > now) {
+      // RFC 8656 §12.4: over UDP the ChannelData need not be padded.
+      out = Buffer.allocUnsafe(4 + msg.length);
+      out.writeUInt16BE(binding.number, 0);
+      out.writeUInt16BE(msg.length, 2);
+      msg.copy(out, 4);
+      c.channelDataOut++;
+    } else {
+      out = new StunWriter(Method.data, StunClass.indication, randomTransactionId())
+        .addAddress(Attr.xorPeerAddress, { address, port, family: this.relayed.family })
+        .add(Attr.data, msg)
+        .build();
+      c.dataIndications++;
+    }
+    this.send(this.ctx.listener, out, 0, out.length, this.client.port, this.client.address);
+  }
+
+  /** Token bucket over bytes in both directions; a burst of one second's worth. */
+  private spend(bytes: number): boolean {
+    const rate = this.ctx.bandwidthBps;
+    if (rate === undefined) return true;
+    const now = this.ctx.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    if (this.tokens < bytes) return false;
+    this.tokens -= bytes;
+    return true;
+  }
+
+  private send(
+    socket: Socket,
+    buf: Buffer,
+    offset: number,
+    length: number,
+    port: number,
+    address: string,
+  ): void {
+    if (this.closed) return;
+    try {
+      socket.send(buf, offset, length, port, address);
+    } catch {
+      // A socket closed under us (relay stopping): the packet is dropped, never thrown out of a handler.
+    }
+  }
+
+  /** Idempotent: stops relaying at once and resolves when the relay socket is closed. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.socket.removeAllListeners('message');
+    return new Promise((resolve) => {
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Long-term credential auth (RFC 8489 §9.2) with TURN REST API usernames only, and stateless nonces: a
+ * nonce is its own expiry plus an HMAC over that expiry and the client's address, so the relay stores
+ * nothing for an unauthenticated request and any relay sharing the key accepts it.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { parseTurnUsername, turnPassword } from '../credentials/rest-credentials.js';
+import { verifyIntegrity, type StunMessage } from '../stun/message.js';
+
+/** RFC 8489 §9.2.2: key = MD5(username ":" realm ":" password). */
+export function longTermKey(username: string, realm: string, password: string): Buffer {
+  return createHash('md5').update(`${username}:${realm}:${password}`).digest();
+}
+
+export class NonceIssuer {
+  private readonly key: Buffer;
+
+  constructor(
+    /** Seconds a nonce stays valid; a stale one gets 438 and the client retries with a fresh one. */
+    private readonly lifetimeSec: number,
+    private readonly now: () => number,
+    key?: Buffer,
+  ) {
+    this.key = key ?? randomBytes(32);
+  }
+
+  issue(clientAddress: string): string {
+    const expiry = Math.floor(this.now() / 1000) + this.lifetimeSec;
+    const hex = expiry.toString(16).padStart(10, '0');
+    return hex + this.mac(hex, clientAddress);
+  }
+
+  valid(nonce: string, clientAddress: string): boolean {
+    if (nonce.length !== 42) return false;
+    const hex = nonce.slice(0, 10);
+    if (!/^[0-9a-f]{10}$/.test(hex)) return false;
+    if (parseInt(hex, 16) * 1000 <= this.now()) return false;
+    const given = Buffer.from(nonce.slice(10), 'utf8');
+    const expected = Buffer.from(this.mac(hex, clientAddress), 'utf8');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private mac(hex: string, clientAddress: string): string {
+    return createHmac('sha256', this.key).update(`${hex}|${clientAddress}`).digest('hex').slice(0, 32);
+  }
+}
+
+export type AuthResult =
+  | { ok: true; username: string; userId: string; key: Buffer }
+  | { ok: false; code: 400 | 401 | 438; reason: string };
+
+/**
+ * Verify a request signed with a REST credential. `checkExpiry` is true for Allocate only: like coturn,
+ * the expiry in the username gates new allocations, while refreshes of a live allocation keep working
+ * past it so a call never drops at the credential's TTL.
+ */
+export function authenticate(
+  message: StunMessage,
+  fields: { username: string | undefined; realm: string | undefined; nonce: string | undefined },
+  options: {
+    realm: string;
+    secrets: readonly string[];
+    nonces: NonceIssuer;
+    clientAddress: string;
+    checkExpiry: boolean;
+    now: number;
+  },
+): AuthResult {
+  if (message.integrityOffset < 0) return { ok: false, code: 401, reason: 'Unauthorized' };
+  const { username, realm, nonce } = fields;
+  if (username === undefined || realm === undefined || nonce === undefined)
+    return { ok: false, code: 400, reason: 'Bad Request' };
+  if (!options.nonces.valid(nonce, options.clientAddress))
+    return { ok: false, code: 438, reason: 'Stale Nonce' };
+  if (realm !== options.realm) return { ok: false, code: 401, reason: 'Unauthorized' };
+  const parsed = parseTurnUsername(username);
+  if (!parsed) return { ok: false, code: 401, reason: 'Unauthorized' };
+  if (options.checkExpiry && parsed.expiresAt * 1000 <= options.now)
+    return { ok: false, code: 401, reason: 'Unauthorized' };
+  for (const secret of options.secrets) {
+    const key = longTermKey(username, realm, turnPassword(secret, username));
+    if (verifyIntegrity(message, key)) return { ok: true, username, userId: parsed.userId, key };
+  }
+  return { ok: false, code: 401, reason: 'Unauthorized' };
+}

@@ -1,0 +1,117 @@
+/**
+ * The relay's counters: plain numbers bumped on the data path (no label hashing per packet) and read by
+ * Prometheus at scrape time.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export interface RelayCounters {
+  packetsToPeer: number;
+  packetsToClient: number;
+  bytesToPeer: number;
+  bytesToClient: number;
+  /** Client → relay ChannelData and relay → client ChannelData. */
+  channelDataIn: number;
+  channelDataOut: number;
+  /** Client → relay Send indications and relay → client Data indications. */
+  sendIndications: number;
+  dataIndications: number;
+  droppedNoPermission: number;
+  droppedBandwidth: number;
+  /** CreatePermission or ChannelBind refused by the peer-address policy (403). */
+  permissionDenied: number;
+  refreshes: number;
+  malformed: number;
+  /** Allocate outcomes: "success" or the error code. */
+  allocate: Map<string, number>;
+}
+
+export function newCounters(): RelayCounters {
+  return {
+    packetsToPeer: 0,
+    packetsToClient: 0,
+    bytesToPeer: 0,
+    bytesToClient: 0,
+    channelDataIn: 0,
+    channelDataOut: 0,
+    sendIndications: 0,
+    dataIndications: 0,
+    droppedNoPermission: 0,
+    droppedBandwidth: 0,
+    permissionDenied: 0,
+    refreshes: 0,
+    malformed: 0,
+    allocate: new Map(),
+  };
+}
+
+export interface RelayGauges {
+  allocations: number;
+  relaySockets: number;
+}
+
+/** Register the relay's metrics; the values are read from `read()` at each scrape. */
+export function registerRelayMetrics(
+  registry: Registry,
+  read: () => { counters: RelayCounters; gauges: RelayGauges },
+): void {
+  const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter) => void) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill(this);
+      },
+    });
+  new Gauge({
+    name: 'turn_allocations_active',
+    help: 'Allocations alive now',
+    registers: [registry],
+    collect() {
+      this.set(read().gauges.allocations);
+    },
+  });
+  new Gauge({
+    name: 'turn_relay_sockets_open',
+    help: 'Relay UDP sockets open now (allocations and reservations)',
+    registers: [registry],
+    collect() {
+      this.set(read().gauges.relaySockets);
+    },
+  });
+  counter('turn_allocate_total', 'Allocate requests by result (success or error code)', ['result'], (m) => {
+    for (const [result, n] of read().counters.allocate) m.inc({ result }, n);
+  });
+  counter('turn_packets_relayed_total', 'Packets relayed', ['direction'], (m) => {
+    const c = read().counters;
+    m.inc({ direction: 'to_peer' }, c.packetsToPeer);
+    m.inc({ direction: 'to_client' }, c.packetsToClient);
+  });
+  counter('turn_bytes_relayed_total', 'Payload bytes relayed', ['direction'], (m) => {
+    const c = read().counters;
+    m.inc({ direction: 'to_peer' }, c.bytesToPeer);
+    m.inc({ direction: 'to_client' }, c.bytesToClient);
+  });
+  counter('turn_messages_total', 'Data-path messages by kind', ['kind'], (m) => {
+    const c = read().counters;
+    m.inc({ kind: 'channel_data_in' }, c.channelDataIn);
+    m.inc({ kind: 'channel_data_out' }, c.channelDataOut);
+    m.inc({ kind: 'send_indication' }, c.sendIndications);
+    m.inc({ kind: 'data_indication' }, c.dataIndications);
+  });
+  counter('turn_dropped_total', 'Packets dropped', ['reason'], (m) => {
+    const c = read().counters;
+    m.inc({ reason: 'no_permission' }, c.droppedNoPermission);
+    m.inc({ reason: 'bandwidth' }, c.droppedBandwidth);
+    m.inc({ reason: 'malformed' }, c.malformed);
+  });
+  counter(
+    'turn_permission_denied_total',
+    'Permissions and channel binds refused by the peer policy',
+    [],
+    (m) => m.inc(read().counters.permissionDenied),
+  );
+  counter('turn_refresh_total', 'Refresh requests accepted', [], (m) => m.inc(read().counters.refreshes));
+}
