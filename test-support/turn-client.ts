@@ -53,12 +53,14 @@ export class TurnClient {
   /** Data that arrived from peers: ChannelData (with its channel) and Data indications. */
   readonly received: Array<{ data: Buffer; channel?: number; peer?: TransportAddress }> = [];
   relayed: TransportAddress | undefined;
+  /** The last request sent, to test retransmissions. */
+  lastRequest: Buffer | undefined;
 
   private constructor(
     socket: Socket,
     readonly server: { host: string; port: number },
-    readonly username: string,
-    readonly password: string,
+    public username: string,
+    public password: string,
   ) {
     this.socket = socket;
     socket.on('message', (buf: Buffer) => this.onMessage(buf));
@@ -95,6 +97,13 @@ export class TurnClient {
     this.waiting.get(id)?.(m);
   }
 
+  /** Sign later requests with other credentials (the nonce is kept). */
+  setCredentials(username: string, password: string): void {
+    this.username = username;
+    this.password = password;
+    this.key = longTermKey(username, this.realm, password);
+  }
+
   /** Send raw bytes to the relay's listening port. */
   sendRaw(buf: Buffer): void {
     this.socket.send(buf, this.server.port, this.server.host);
@@ -104,6 +113,7 @@ export class TurnClient {
   transact(build: Buffer | ((id: Buffer) => Buffer), timeoutMs = 2000): Promise<StunMessage | null> {
     const id = randomTransactionId();
     const buf = typeof build === 'function' ? build(id) : build;
+    this.lastRequest = buf;
     const txid = (typeof build === 'function' ? id : buf.subarray(8, 20)).toString('hex');
     return new Promise((resolve) => {
       const resend = () => this.sendRaw(buf);
