@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { freeTcpPort, freeUdpPort, startScript } from '../test-support/processes.js';
 import { TestClient } from '../test-support/ws-client.js';
+import { TurnClient } from '../test-support/turn-client.js';
 
 const MAIN = 'signaling/main.ts';
 
@@ -59,6 +60,17 @@ describe('signaling/main', () => {
       const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`, { token });
       const welcome = await c.join('demo');
       expect(welcome.iceServers.map((s) => s.urls)).toContain(`turn:127.0.0.1:${turnPort}?transport=udp`);
+      // The embedded relay accepts the minted credentials, and signaling's /metrics reports it.
+      const turn = welcome.iceServers.find((s) => s.username !== undefined)!;
+      const relayClient = await TurnClient.connect(
+        { host: '127.0.0.1', port: turnPort },
+        turn.username!,
+        turn.credential!,
+      );
+      expect((await relayClient.allocate()).code).toBe(0);
+      await relayClient.close();
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^turn_allocations_active({node="[^"]*"})? 1$/m);
       p.kill('SIGTERM');
       expect(await c.next('reconnect', 10_000)).toMatchObject({ reason: 'draining' });
       expect((await c.closed).code).toBe(1012);

@@ -8,6 +8,7 @@ import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfi
 import { RedisBus } from './cluster/redis-bus.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
 import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
+import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
 import { startRelay } from '../turn/relay/start-relay.js';
 import type { Relay } from '../turn/relay/relay.js';
 
@@ -117,6 +118,8 @@ async function main(argv: string[]): Promise<void> {
     processMetrics: true,
     ...(bus ? { bus } : {}),
   });
+  // The embedded relay's figures are served on signaling's /metrics.
+  if (relay) registerRelayMetrics(server.metrics.registry, relay);
   const { port } = await server.listen();
   process.stderr.write(banner(config, port, relay));
   logger.info({ port, relayPort: relay?.address.port }, 'started');

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, loadTurnConfig, turnEnvDocs, type TurnConfig } from './config.js';
+import { registerRelayMetrics } from './relay/relay-metrics.js';
 import { startRelay } from './relay/start-relay.js';
 
 function help(): string {
@@ -44,10 +45,12 @@ async function main(argv: string[]): Promise<void> {
   const relay = await startRelay({ ...config, logger });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerRelayMetrics(registry, relay);
   const http = createServer((req, res) => {
     if (req.url === '/healthz') {
+      const { allocations } = relay.stats();
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
+      res.end(JSON.stringify({ ok: true, allocations }));
     } else if (req.url === '/metrics') {
       void registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });

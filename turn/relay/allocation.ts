@@ -13,7 +13,7 @@ import {
   randomTransactionId,
   type TransportAddress,
 } from '../stun/message.js';
-import type { RelayCounters } from './relay-counters.js';
+import type { RelayCounters } from './relay-metrics.js';
 
 export interface ChannelBinding {
   number: number;

@@ -18,6 +18,8 @@ import {
   getAttr,
   getText,
   isChannelData,
+  MAX_CHANNEL,
+  MIN_CHANNEL,
   parseStun,
   type StunMessage,
   type TransportAddress,
@@ -25,7 +27,7 @@ import {
 import { PeerPolicy } from '../peer-policy.js';
 import { Allocation } from './allocation.js';
 import { NonceIssuer, authenticate } from './auth.js';
-import { newCounters, type RelayCounters } from './relay-counters.js';
+import { newCounters, type RelayCounters } from './relay-metrics.js';
 import type { Relay, RelayStats } from './relay.js';
 
 export interface TurnServerOptions {
@@ -199,7 +201,7 @@ export class TurnServer implements Relay {
     const allocation = this.find(address, port);
     const number = buf.readUInt16BE(0);
     const length = buf.readUInt16BE(2);
-    if (!allocation || number > 0x4fff || 4 + length > buf.length) {
+    if (!allocation || number > MAX_CHANNEL || 4 + length > buf.length) {
       this.counters.malformed++;
       return;
     }
@@ -488,7 +490,7 @@ export class TurnServer implements Relay {
     const peer = peers[0]!;
     if (!channel || channel.length !== 4 || peers.length !== 1) return fail(400, 'Bad Request');
     const number = channel.readUInt16BE(0);
-    if (number < 0x4000 || number > 0x4fff) return fail(400, 'Bad Request');
+    if (number < MIN_CHANNEL || number > MAX_CHANNEL) return fail(400, 'Bad Request');
     const byNumber = allocation.channelFor(number);
     const byPeer = allocation.channelOfPeer(peer.address, peer.port);
     if (

@@ -3,6 +3,7 @@
  * Prometheus at scrape time.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Relay } from './relay.js';
 
 export interface RelayCounters {
   packetsToPeer: number;
@@ -44,16 +45,9 @@ export function newCounters(): RelayCounters {
   };
 }
 
-export interface RelayGauges {
-  allocations: number;
-  relaySockets: number;
-}
-
-/** Register the relay's metrics; the values are read from `read()` at each scrape. */
-export function registerRelayMetrics(
-  registry: Registry,
-  read: () => { counters: RelayCounters; gauges: RelayGauges },
-): void {
+/** Register a relay's metrics in `registry`; the values are read from `relay.stats()` at each scrape. */
+export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'stats'>): void {
+  const read = () => relay.stats();
   const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter) => void) =>
     new Counter({
       name,
@@ -70,7 +64,7 @@ export function registerRelayMetrics(
     help: 'Allocations alive now',
     registers: [registry],
     collect() {
-      this.set(read().gauges.allocations);
+      this.set(read().allocations);
     },
   });
   new Gauge({
@@ -78,7 +72,7 @@ export function registerRelayMetrics(
     help: 'Relay UDP sockets open now (allocations and reservations)',
     registers: [registry],
     collect() {
-      this.set(read().gauges.relaySockets);
+      this.set(read().relaySockets);
     },
   });
   counter('turn_allocate_total', 'Allocate requests by result (success or error code)', ['result'], (m) => {
