@@ -2,7 +2,7 @@
  * The one relay interface the rest of the platform sees. Whatever implements it owns sockets and timers
  * and frees them all in `close()`.
  */
-import type { RelayCounters } from './relay-counters.js';
+import type { RelayCounters } from './relay-metrics.js';
 
 export interface RelayAddress {
   /** Address the relay's listening UDP socket is bound to. */
