@@ -12,7 +12,7 @@ import { findTool } from '../test-support/tools.js';
 import { cpuSeconds } from './targets.js';
 import { percentile, round } from './stats.js';
 
-const SECRET = 'bench-relay-secret';
+export const SECRET = 'bench-relay-secret';
 
 export interface RelayResult {
   messagesPerSecond: number;

@@ -7,7 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
-import { relayLoad, startBundled, startCoturn, type RelayResult } from './relay.js';
+import { SECRET as RELAY_SECRET, relayLoad, startBundled, startCoturn, type RelayResult } from './relay.js';
+import { packetLoad, type PacketResult } from './relay-packets.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { startRelay } from '../turn/relay/start-relay.js';
@@ -166,6 +167,49 @@ async function relayFigures(): Promise<void> {
   }
 }
 
+/**
+ * Bundled relay against coturn on the bare packet path (a TURN client with a channel and a peer, both
+ * directions), at fixed offered rates the load generator can drive on the other core; paired per run.
+ */
+async function relayPacketFigures(): Promise<void> {
+  if (!(await startCoturn().then(async (c) => (c ? (await c.stop(), true) : false)))) return;
+  for (const [size, rate] of [
+    [160, 20_000],
+    [160, 40_000],
+    [1200, 20_000],
+  ] as const) {
+    const ours: PacketResult[] = [];
+    const ref: PacketResult[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      for (const [start, into] of [
+        [startBundled, ours],
+        [startCoturn, ref],
+      ] as const) {
+        const relay = (await start())!;
+        try {
+          into.push(await packetLoad(relay, RELAY_SECRET, size, rate, SECONDS));
+        } finally {
+          await relay.stop();
+        }
+      }
+    }
+    const pick = (k: keyof PacketResult) => [ours.map((r) => r[k]), ref.map((r) => r[k])] as const;
+    const at = `relay packets ${size} B @ ${rate / 1000}k/s offered`;
+    const meta = { referenceName: 'coturn' };
+    record(
+      { ...meta, better: 'higher', figure: `${at}: delivered`, unit: 'pkt/s' },
+      ...pick('deliveredPerSecond'),
+    );
+    record({ ...meta, better: 'lower', figure: `${at}: loss`, unit: '%' }, ...pick('lossPercent'));
+    record({ ...meta, better: 'lower', figure: `${at}: p50 one-way latency`, unit: 'ms' }, ...pick('p50ms'));
+    record({ ...meta, better: 'lower', figure: `${at}: p99 one-way latency`, unit: 'ms' }, ...pick('p99ms'));
+    record(
+      { ...meta, better: 'lower', figure: `${at}: relay CPU per packet`, unit: 'µs' },
+      ...pick('cpuUsPerPacket'),
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const machine = {
     cores: cpus().length,
@@ -234,6 +278,7 @@ async function main(): Promise<void> {
 
   await relayCallSetup();
   await relayFigures();
+  await relayPacketFigures();
 
   const table = [
     '| figure | ours | reference | ratio (ours/ref) |',
