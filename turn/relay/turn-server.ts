@@ -231,7 +231,10 @@ export class TurnServer implements Relay {
           w.addAddress(Attr.xorMappedAddress, this.transport(address, port)),
         );
       case Method.allocate:
-        void this.onAllocate(m, address, port, reply);
+        this.onAllocate(m, address, port, reply).catch((err: unknown) => {
+          this.counters.malformed++;
+          this.log?.warn({ err }, 'allocate failed');
+        });
         return;
       case Method.refresh:
       case Method.createPermission:
