@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { REGISTRY_DEFAULTS } from '../turn/registry.js';
+import { REGION_PATTERN, parseRelaySpec, type RelaySpec } from '../turn/relay-spec.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -113,8 +115,39 @@ export const signalingEnv = {
     csv,
     'TURN REST API secrets, comma-separated: the first signs, all verify (generated in development)',
   ),
-  TURN_SERVERS: key(csv, 'external relays handed to clients: turn:/turns:/stun: URLs, comma-separated'),
+  /**
+   * The relay fleet, comma-separated. Each entry is a turn:/turns:/stun: URL (RFC 7064/7065), optionally
+   * followed by `;region=<label>` and `;weight=<0-1000>` (default 1), e.g.
+   * `turn:relay-eu.example:3478?transport=udp;region=eu;weight=2`. A plain URL is a relay with no region
+   * and weight 1, as before. See turn/relay-spec.ts.
+   */
+  TURN_SERVERS: key(
+    csv,
+    'external relays handed to clients, comma-separated: turn:/turns:/stun: URLs, each optionally followed by ' +
+      ';region=<label>;weight=<0-1000> (default 1), e.g. turn:relay-eu.example:3478?transport=udp;region=eu;weight=2. ' +
+      'Clients get the healthy ones, those in their region (?region= on the WebSocket URL or the credentials route) ' +
+      'first, then by weight (higher first), load and probe RTT',
+  ),
   TURN_EMBEDDED: key(bool, 'run the bundled relay inside this process', 'true'),
+  TURN_EMBEDDED_REGION: key(
+    z.string().regex(REGION_PATTERN, 'must be 1-32 of A-Z a-z 0-9 . _ -'),
+    'region label of the bundled relay, matched against client region hints (unset: matches none)',
+  ),
+  TURN_PROBE_INTERVAL_MS: key(
+    int(0, 3600000),
+    'how often each TURN_SERVERS relay gets a health probe (STUN Binding over UDP; TCP connect for turns: and transport=tcp); 0 turns probing off',
+    String(REGISTRY_DEFAULTS.probeIntervalMs),
+  ),
+  TURN_PROBE_TIMEOUT_MS: key(
+    int(10, 600000),
+    'how long a probe waits for its answer, ms; must be below TURN_PROBE_INTERVAL_MS',
+    String(REGISTRY_DEFAULTS.probeTimeoutMs),
+  ),
+  TURN_PROBE_FAILURES: key(
+    int(1, 100),
+    'consecutive missed probes before a relay leaves the ICE server list (one answered probe brings it back)',
+    String(REGISTRY_DEFAULTS.failureThreshold),
+  ),
   TURN_EXTERNAL_IP: key(
     z.ipv4().or(z.ipv6()),
     'public address of the bundled relay put in ICE URLs (default: the host the client connected to)',
@@ -170,9 +203,13 @@ export interface SignalingConfig {
     secrets: string[];
     secretsGenerated: boolean;
     credentialTtlSec: number;
-    servers: string[];
+    /** External relays from TURN_SERVERS, in configuration order. */
+    servers: RelaySpec[];
     embedded: boolean;
+    /** Region label of the bundled relay. */
+    embeddedRegion: string | undefined;
     externalIp: string | undefined;
+    probe: { intervalMs: number; timeoutMs: number; failureThreshold: number };
   };
   devTokens: boolean;
   redis: { url: string; prefix: string; presenceTtlMs: number } | null;
@@ -216,10 +253,16 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     throw new ConfigError('DEV_TOKENS', 'the dev token route is never enabled in production');
   if (e.JWT_SECRET && e.JWT_PUBLIC_KEY)
     throw new ConfigError('JWT_PUBLIC_KEY', 'set either JWT_SECRET or JWT_PUBLIC_KEY, not both');
-  for (const url of e.TURN_SERVERS ?? []) {
-    if (!/^(turns?|stun):[^\s,]+$/.test(url))
-      throw new ConfigError('TURN_SERVERS', `not a turn:/turns:/stun: URL: ${url}`);
+  const relays: RelaySpec[] = [];
+  for (const entry of e.TURN_SERVERS ?? []) {
+    const parsed = parseRelaySpec(entry);
+    if (!parsed.ok) throw new ConfigError('TURN_SERVERS', parsed.reason);
+    relays.push(parsed.spec);
   }
+  if (e.TURN_PROBE_INTERVAL_MS! > 0 && e.TURN_PROBE_INTERVAL_MS! < 100)
+    throw new ConfigError('TURN_PROBE_INTERVAL_MS', 'must be 0 (off) or at least 100');
+  if (e.TURN_PROBE_INTERVAL_MS! > 0 && e.TURN_PROBE_TIMEOUT_MS! >= e.TURN_PROBE_INTERVAL_MS!)
+    throw new ConfigError('TURN_PROBE_TIMEOUT_MS', 'must be shorter than TURN_PROBE_INTERVAL_MS');
   if ((e.RATE_LIMIT_BURST ?? 1) < 1) throw new ConfigError('RATE_LIMIT_BURST', 'must be at least 1');
 
   const jwtGenerated = !e.JWT_SECRET && !e.JWT_PUBLIC_KEY;
@@ -257,9 +300,15 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
       secrets: turnSecrets,
       secretsGenerated: !e.TURN_SECRETS || e.TURN_SECRETS.length === 0,
       credentialTtlSec: e.TURN_CREDENTIAL_TTL_S!,
-      servers: e.TURN_SERVERS ?? [],
+      servers: relays,
       embedded: e.TURN_EMBEDDED!,
+      embeddedRegion: e.TURN_EMBEDDED_REGION,
       externalIp: e.TURN_EXTERNAL_IP,
+      probe: {
+        intervalMs: e.TURN_PROBE_INTERVAL_MS!,
+        timeoutMs: e.TURN_PROBE_TIMEOUT_MS!,
+        failureThreshold: e.TURN_PROBE_FAILURES!,
+      },
     },
     devTokens: e.DEV_TOKENS ?? !production,
     redis: e.REDIS_URL

@@ -8,15 +8,15 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintDevToken, type TokenVerifier } from './auth/token-verifier.js';
 import { roomNameSchema } from './protocol/index.js';
-import type { IceServerGrant } from './relay/ice-servers.js';
-import { hostFromHeader } from './relay/ice-servers.js';
+import type { IceServerGrant, RelayHint } from './relay/ice-servers.js';
+import { hostFromHeader, regionFromQuery } from './relay/ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
 
 export interface RouteContext {
   ready: () => boolean;
   metrics: SignalingMetrics;
   verifier: TokenVerifier;
-  iceServers: (userId: string, hostHint: string) => IceServerGrant;
+  iceServers: (userId: string, hint: RelayHint) => IceServerGrant;
   credentialTtlSec: number;
   /** Present only in the development default. */
   devToken?: { secret: string; audience: string; issuer: string };
@@ -59,7 +59,7 @@ export async function handleHttp(
       res.end(await ctx.metrics.registry.metrics());
       return;
     case 'POST /v1/turn-credentials':
-      return turnCredentials(req, res, ctx);
+      return turnCredentials(req, url, res, ctx);
     case 'GET /dev/token':
       if (!ctx.devToken) return json(res, 404, { code: 'not_found' });
       return devToken(url, res, ctx.devToken);
@@ -72,9 +72,9 @@ export async function handleHttp(
 /**
  * POST /v1/turn-credentials with `Authorization: Bearer <jwt>`. The body follows the TURN REST API
  * (draft-uberti-behave-turn-rest-00 §2.2: username, password, ttl, uris) and adds `iceServers`, ready to
- * hand to RTCPeerConnection.
+ * hand to RTCPeerConnection. `?region=<label>` orders relays of that region first.
  */
-function turnCredentials(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void {
+function turnCredentials(req: IncomingMessage, url: URL, res: ServerResponse, ctx: RouteContext): void {
   const auth = req.headers.authorization;
   const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
   if (!token) {
@@ -96,7 +96,10 @@ function turnCredentials(req: IncomingMessage, res: ServerResponse, ctx: RouteCo
       { 'www-authenticate': 'Bearer error="invalid_token"' },
     );
   }
-  const grant = ctx.iceServers(verified.grant.userId, hostFromHeader(req.headers.host));
+  const grant = ctx.iceServers(verified.grant.userId, {
+    host: hostFromHeader(req.headers.host),
+    region: regionFromQuery(url),
+  });
   const turn = grant.iceServers.find((s) => s.username !== undefined);
   json(res, 200, {
     username: turn?.username,

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
+import { registryFromConfig } from './relay/registry-from-config.js';
 import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
 import { startRelay } from '../turn/relay/start-relay.js';
@@ -112,9 +113,18 @@ async function main(argv: string[]): Promise<void> {
     });
     await bus.start();
   }
+  // The bundled relay's load is the share of its allocation quota in use, so it sorts fairly against
+  // relays of the same region and weight.
+  const relays = registryFromConfig(config.turn, {
+    bundledPort: relay ? relay.address.port : null,
+    ...(relay ? { bundledLoad: () => relay.stats().allocations / turnConfig.totalQuota } : {}),
+    log: logger.child({ component: 'relay-registry' }),
+  });
+  relays.start();
   const server = new SignalingServer(config, {
     logger,
     embeddedRelayPort: relay ? relay.address.port : null,
+    relays,
     processMetrics: true,
     ...(bus ? { bus } : {}),
   });
@@ -136,6 +146,7 @@ async function main(argv: string[]): Promise<void> {
     const timeout = signal === 'SIGTERM' ? config.drainTimeoutMs : Math.min(config.drainTimeoutMs, 1000);
     server
       .drain(timeout)
+      .then(() => relays.close())
       .then(() => relay?.close())
       .then(() => {
         logger.info('stopped');

@@ -15,7 +15,9 @@ import { handleHttp } from './http-routes.js';
 import { SignalingMetrics } from './metrics.js';
 import { PROTOCOL_VERSION } from './protocol/index.js';
 import { Dispatcher } from './relay/dispatcher.js';
-import { buildIceServers, hostFromHeader } from './relay/ice-servers.js';
+import { buildIceServers, hostFromHeader, regionFromQuery, type RelayHint } from './relay/ice-servers.js';
+import { registryFromConfig } from './relay/registry-from-config.js';
+import type { RelayRegistry } from '../turn/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
 
@@ -26,6 +28,11 @@ export interface SignalingServerDeps {
   bus?: RoomBus;
   /** UDP port of the bundled relay when one runs beside this server; null for none. */
   embeddedRelayPort?: number | null;
+  /**
+   * The relays to hand out; the caller starts and closes it. Default: one built from `config.turn` and
+   * `embeddedRelayPort`, started here and closed by close().
+   */
+  relays?: RelayRegistry;
   /** Collect Node process metrics (off in tests that start many servers). */
   processMetrics?: boolean;
 }
@@ -42,6 +49,8 @@ export class SignalingServer {
   private readonly dispatcher: Dispatcher;
   private readonly heartbeat: Heartbeat;
   private readonly verifier: TokenVerifier;
+  readonly relays: RelayRegistry;
+  private readonly ownsRelays: boolean;
   private readonly connections = new Set<ClientConnection>();
   private readonly perIp = new Map<string, number>();
   private readonly sockets = new Set<Socket>();
@@ -62,24 +71,28 @@ export class SignalingServer {
         resumeWindowMs: config.resumeWindowMs,
         mailboxSize: MAILBOX_SIZE,
       });
+    this.ownsRelays = deps.relays === undefined;
+    this.relays =
+      deps.relays ??
+      registryFromConfig(config.turn, { bundledPort: deps.embeddedRelayPort ?? null, log: this.log });
+    if (this.ownsRelays) this.relays.start();
     this.metrics = new SignalingMetrics(
       config.nodeId,
-      { connections: () => this.connections.size, rooms: () => this.bus.roomCount() },
+      {
+        connections: () => this.connections.size,
+        rooms: () => this.bus.roomCount(),
+        relays: () => this.relays.list(),
+      },
       { processMetrics: deps.processMetrics ?? false },
     );
     const verifier = (this.verifier = new TokenVerifier(config.jwt));
-    const iceServers = (userId: string, hostHint: string) =>
-      buildIceServers(
-        {
-          secrets: config.turn.secrets,
-          credentialTtlSec: config.turn.credentialTtlSec,
-          embeddedPort: deps.embeddedRelayPort ?? null,
-          externalIp: config.turn.externalIp,
-          servers: config.turn.servers,
-        },
-        userId,
-        hostHint,
-      );
+    const iceOptions = {
+      secrets: config.turn.secrets,
+      credentialTtlSec: config.turn.credentialTtlSec,
+      externalIp: config.turn.externalIp,
+    };
+    const iceServers = (userId: string, hint: RelayHint) =>
+      buildIceServers(iceOptions, this.relays.select(hint.region), userId, hint.host);
     this.dispatcher = new Dispatcher({
       bus: this.bus,
       roomSize: config.limits.roomSize,
@@ -202,7 +215,10 @@ export class SignalingServer {
       ws,
       grant,
       ip,
-      hostFromHeader(req.headers.host),
+      {
+        host: hostFromHeader(req.headers.host),
+        region: regionFromQuery(new URL(req.url ?? '/', 'http://placeholder')),
+      },
       this.config.limits,
       this.metrics,
       this.log,
@@ -247,6 +263,7 @@ export class SignalingServer {
     this.closed ??= (async () => {
       this.heartbeat.close();
       this.dispatcher.close();
+      if (this.ownsRelays) this.relays.close();
       for (const conn of this.connections) conn.terminate();
       this.wss.close();
       await new Promise<void>((resolve) => {

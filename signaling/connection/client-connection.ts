@@ -19,6 +19,7 @@ import type { Grant } from '../auth/token-verifier.js';
 import type { SignalingMetrics } from '../metrics.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Beating } from './heartbeat.js';
+import type { RelayHint } from '../relay/ice-servers.js';
 
 export interface ConnectionLimits {
   maxMessageBytes: number;
@@ -51,8 +52,8 @@ export class ClientConnection implements Beating {
     private readonly ws: WebSocket,
     readonly grant: Grant,
     readonly ip: string,
-    /** Host the client reached us at, for ICE server URLs. */
-    readonly hostHint: string,
+    /** Host the client reached us at and its region hint, for choosing and naming relays. */
+    readonly relayHint: RelayHint,
     private readonly limits: ConnectionLimits,
     private readonly metrics: SignalingMetrics,
     private readonly parentLog: Logger,

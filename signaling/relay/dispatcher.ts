@@ -16,7 +16,7 @@ import { grantsRoom } from '../auth/token-verifier.js';
 import type { ClientConnection } from '../connection/client-connection.js';
 import type { RoomBus } from '../rooms/room-bus.js';
 import type { SignalingMetrics } from '../metrics.js';
-import type { IceServerGrant } from './ice-servers.js';
+import type { IceServerGrant, RelayHint } from './ice-servers.js';
 
 type JoinMessage = Extract<ClientMessage, { type: 'join' }>;
 
@@ -25,7 +25,8 @@ export interface DispatcherOptions {
   roomSize: number;
   resumeWindowMs: number;
   limits: ServerMessageOf<'welcome'>['limits'];
-  iceServers: (userId: string, hostHint: string) => IceServerGrant;
+  /** Relays for this user, ordered for the client's hint, with freshly minted credentials. */
+  iceServers: (userId: string, hint: RelayHint) => IceServerGrant;
   metrics: SignalingMetrics;
   log: Logger;
 }
@@ -80,7 +81,7 @@ export class Dispatcher {
         return;
       }
       case 'turn-credentials': {
-        const grant = this.options.iceServers(conn.grant.userId, conn.hostHint);
+        const grant = this.options.iceServers(conn.grant.userId, conn.relayHint);
         conn.send({
           type: 'turn-credentials',
           iceServers: grant.iceServers,
@@ -137,7 +138,7 @@ export class Dispatcher {
     const outcome = await bus.join(message.room, member, roomSize, session);
     if (!outcome.ok) throw new ProtocolError('room_full');
     conn.membership = { room: message.room, peerId: member.peerId, sessionId };
-    const ice = this.options.iceServers(conn.grant.userId, conn.hostHint);
+    const ice = this.options.iceServers(conn.grant.userId, conn.relayHint);
     // The welcome goes out before anything queued for the peer, which attach then flushes.
     conn.send({
       type: 'welcome',

@@ -1,20 +1,36 @@
 /**
- * ICE servers handed to a peer: the bundled relay (when embedded) and the configured external relays,
- * each with TURN REST API credentials minted for this user. Any relay that shares a secret accepts them.
+ * ICE servers handed to a peer: the relays the registry picked for it (healthy, best first, see
+ * turn/registry.ts), each TURN one with TURN REST API credentials minted for this user at this moment, so
+ * every peer gets its own and any relay that shares a secret accepts them.
  */
 import { mintTurnCredential } from '../../turn/credentials/rest-credentials.js';
+import type { RelayStatus } from '../../turn/registry.js';
+import { REGION_PATTERN } from '../../turn/relay-spec.js';
 import type { IceServer } from '../protocol/index.js';
 
 export interface IceServerOptions {
   secrets: readonly string[];
   credentialTtlSec: number;
-  /** Bundled relay's UDP port, or null when no relay is embedded. */
-  embeddedPort: number | null;
   /** Public address of the bundled relay; default: the host the client reached signaling at. */
   externalIp?: string | undefined;
-  /** External relays: turn:, turns: or stun: URLs. */
-  servers: readonly string[];
   now?: () => number;
+}
+
+/** What signaling knows of where a client is: the host it reached us at and its region hint, if any. */
+export interface RelayHint {
+  host: string;
+  region?: string | undefined;
+}
+
+/**
+ * A client's region hint, from `?region=` on the WebSocket URL or on POST /v1/turn-credentials. A query
+ * parameter rather than a JWT claim: the client (or its app) knows where it is, the backend that mints
+ * tokens often does not, and the SDK passes the URL through untouched. An unusable value is ignored, not
+ * refused: it only orders relays.
+ */
+export function regionFromQuery(url: URL): string | undefined {
+  const region = url.searchParams.get('region');
+  return region !== null && REGION_PATTERN.test(region) ? region : undefined;
 }
 
 export interface IceServerGrant {
@@ -35,30 +51,45 @@ export function hostFromHeader(hostHeader: string | undefined): string {
   return hostHeader.split(':')[0] ?? '127.0.0.1';
 }
 
-export function buildIceServers(options: IceServerOptions, userId: string, hostHint: string): IceServerGrant {
-  const { secrets, credentialTtlSec, embeddedPort, externalIp, servers, now = Date.now } = options;
+/** ICE servers for `relays`, in their order. */
+export function buildIceServers(
+  options: IceServerOptions,
+  relays: readonly RelayStatus[],
+  userId: string,
+  hostHint: string,
+): IceServerGrant {
+  const { secrets, credentialTtlSec, externalIp, now = Date.now } = options;
   const secret = secrets[0];
-  const ttl = credentialTtlSec;
   if (!secret)
     return {
-      iceServers: servers.filter((u) => u.startsWith('stun:')).map((urls) => ({ urls })),
+      iceServers: relays.flatMap((r) =>
+        r.kind === 'external' && r.scheme === 'stun' ? [{ urls: r.url }] : [],
+      ),
       expiresAt: 0,
     };
-  const cred = mintTurnCredential({ secret, userId: turnUserId(userId), ttlSeconds: ttl, now: now() });
+  const cred = mintTurnCredential({
+    secret,
+    userId: turnUserId(userId),
+    ttlSeconds: credentialTtlSec,
+    now: now(),
+  });
   const iceServers: IceServer[] = [];
-  if (embeddedPort !== null) {
-    const host = externalIp ? (externalIp.includes(':') ? `[${externalIp}]` : externalIp) : hostHint;
-    iceServers.push({ urls: `stun:${host}:${embeddedPort}` });
-    iceServers.push({
-      urls: `turn:${host}:${embeddedPort}?transport=udp`,
-      username: cred.username,
-      credential: cred.credential,
-    });
-  }
-  for (const urls of servers) {
-    iceServers.push(
-      urls.startsWith('stun:') ? { urls } : { urls, username: cred.username, credential: cred.credential },
-    );
+  for (const relay of relays) {
+    if (relay.kind === 'bundled') {
+      const host = externalIp ? (externalIp.includes(':') ? `[${externalIp}]` : externalIp) : hostHint;
+      iceServers.push({ urls: `stun:${host}:${relay.port}` });
+      iceServers.push({
+        urls: `turn:${host}:${relay.port}?transport=udp`,
+        username: cred.username,
+        credential: cred.credential,
+      });
+    } else {
+      iceServers.push(
+        relay.scheme === 'stun'
+          ? { urls: relay.url }
+          : { urls: relay.url, username: cred.username, credential: cred.credential },
+      );
+    }
   }
   return { iceServers, expiresAt: cred.expiresAt };
 }

@@ -1,0 +1,63 @@
+/** Relay registry keys of the signaling config: the TURN_SERVERS format, probe settings, errors naming the key. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadSignalingConfig, signalingEnvDocs } from './config.js';
+
+const load = (env: Record<string, string>) => loadSignalingConfig({ NODE_ENV: 'test', ...env });
+function keyOf(env: Record<string, string>): string {
+  try {
+    load(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.key;
+    throw err;
+  }
+  return '(accepted)';
+}
+
+describe('relay registry config', () => {
+  it('keeps plain TURN_SERVERS URLs working and reads region and weight after them', () => {
+    const { turn } = load({
+      TURN_SERVERS:
+        'turn:127.0.0.1:3479?transport=udp, stun:127.0.0.1:3479,turn:relay-eu.example:3478?transport=udp;region=eu;weight=2',
+      TURN_EMBEDDED_REGION: 'us',
+    });
+    expect(turn.servers.map((s) => [s.url, s.region, s.weight])).toEqual([
+      ['turn:127.0.0.1:3479?transport=udp', undefined, 1],
+      ['stun:127.0.0.1:3479', undefined, 1],
+      ['turn:relay-eu.example:3478?transport=udp', 'eu', 2],
+    ]);
+    expect(turn.embeddedRegion).toBe('us');
+    expect(turn.probe).toEqual({ intervalMs: 5000, timeoutMs: 1000, failureThreshold: 2 });
+  });
+
+  it.each([
+    [{ TURN_SERVERS: 'http://relay.example' }, 'TURN_SERVERS'],
+    [{ TURN_SERVERS: 'turn:relay.example;region=eu;colour=red' }, 'TURN_SERVERS'],
+    [{ TURN_SERVERS: 'turn:relay.example;weight=heavy' }, 'TURN_SERVERS'],
+    [{ TURN_EMBEDDED_REGION: 'e u' }, 'TURN_EMBEDDED_REGION'],
+    [{ TURN_PROBE_INTERVAL_MS: 'often' }, 'TURN_PROBE_INTERVAL_MS'],
+    [{ TURN_PROBE_INTERVAL_MS: '50' }, 'TURN_PROBE_INTERVAL_MS'],
+    [{ TURN_PROBE_INTERVAL_MS: '1000', TURN_PROBE_TIMEOUT_MS: '1000' }, 'TURN_PROBE_TIMEOUT_MS'],
+    [{ TURN_PROBE_FAILURES: '0' }, 'TURN_PROBE_FAILURES'],
+  ])('refuses %j naming %s', (env, key) => {
+    expect(keyOf(env)).toBe(key);
+  });
+
+  it('turns probing off with TURN_PROBE_INTERVAL_MS=0, whatever the timeout', () => {
+    expect(load({ TURN_PROBE_INTERVAL_MS: '0', TURN_PROBE_TIMEOUT_MS: '5000' }).turn.probe.intervalMs).toBe(
+      0,
+    );
+  });
+
+  it('documents the format and the region hint in --help', () => {
+    const doc = signalingEnvDocs().find((d) => d.key === 'TURN_SERVERS')?.description ?? '';
+    expect(doc).toContain(';region=');
+    expect(doc).toContain('?region=');
+    for (const key of [
+      'TURN_PROBE_INTERVAL_MS',
+      'TURN_PROBE_TIMEOUT_MS',
+      'TURN_PROBE_FAILURES',
+      'TURN_EMBEDDED_REGION',
+    ])
+      expect(signalingEnvDocs().map((d) => d.key)).toContain(key);
+  });
+});
