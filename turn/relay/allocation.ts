@@ -125,7 +125,8 @@ export class Allocation {
   private fromPeer(msg: Buffer, address: string, port: number): void {
     const c = this.ctx.counters;
     const now = this.ctx.now();
-    if (!this.hasPermission(address, now)) {
+    // Past its lifetime an allocation has no permissions left, swept or not.
+    if (this.expiresAt <= now || !this.hasPermission(address, now)) {
       c.droppedNoPermission++;
       return;
     }

@@ -170,8 +170,17 @@ export class TurnServer implements Relay {
     return { allocations: this.count, relaySockets: sockets, counters: this.counters };
   }
 
+  /**
+   * The allocation on this 5-tuple. One past its lifetime is gone even before the sweep reaches it: a
+   * Refresh must get 437 rather than bring it back (RFC 8656 §7.3), and nothing more is relayed for it.
+   */
   private find(address: string, port: number): Allocation | undefined {
-    return this.allocations.get(address)?.get(port);
+    const allocation = this.allocations.get(address)?.get(port);
+    if (allocation && allocation.expiresAt <= this.now()) {
+      void this.remove(allocation);
+      return undefined;
+    }
+    return allocation;
   }
 
   /** Every datagram on the listening port. ChannelData first: it is the hot path. */
