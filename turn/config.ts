@@ -3,6 +3,7 @@
  * standalone relay (`npm run start:turn`) and the relay `npm start` embeds.
  */
 import { z } from 'zod';
+import { parseCidr } from './peer-policy.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -22,12 +23,9 @@ const cidrs = z.string().transform((v, ctx) => {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const c of list) {
-    const [ip, bits] = c.split('/');
-    if (
-      !ip ||
-      !(z.ipv4().safeParse(ip).success || z.ipv6().safeParse(ip).success) ||
-      (bits !== undefined && !/^\d{1,3}$/.test(bits))
-    ) {
+    try {
+      parseCidr(c);
+    } catch {
       ctx.addIssue({ code: 'custom', message: `not a CIDR: ${c}` });
     }
   }
@@ -43,7 +41,11 @@ interface Key {
 /** Every variable the relay reads, with its default. */
 const keys = {
   TURN_PORT: { schema: port, default: '3478', description: 'STUN/TURN UDP port' },
-  TURN_HOST: { schema: z.string().min(1), default: '0.0.0.0', description: 'interface the relay listens on' },
+  TURN_HOST: {
+    schema: z.ipv4(),
+    default: '0.0.0.0',
+    description: 'IPv4 interface the relay listens and relays on (IPv6 relaying is not supported yet)',
+  },
   TURN_SECRETS: {
     schema: z.string().transform((v) =>
       v

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PeerPolicy, ipBytes, parseCidr } from './peer-policy.js';
+import { ipBytes } from './ip.js';
+import { PeerPolicy, parseCidr } from './peer-policy.js';
 
 describe('PeerPolicy', () => {
   const policy = new PeerPolicy();
@@ -28,15 +29,22 @@ describe('PeerPolicy', () => {
     '::ffff:10.0.0.1',
     '::127.0.0.1',
     '64:ff9b::a9fe:a9fe',
+    '64:ff9b:1::1',
+    '2002:a00:1::', // 6to4 of 10.0.0.1
+    '2002:a9fe:a9fe::1', // 6to4 of 169.254.169.254
+    '2001:0:4136:e378::1', // Teredo
     'not-an-ip',
     '',
   ])('denies %s by default', (ip) => {
     expect(policy.permits(ip)).toBe(false);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])('permits %s', (ip) => {
-    expect(policy.permits(ip)).toBe(true);
-  });
+  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1'])(
+    'permits %s',
+    (ip) => {
+      expect(policy.permits(ip)).toBe(true);
+    },
+  );
 
   it('lets the operator allow a denied range, IPv4-mapped forms included, and nothing more', () => {
     const loopback = new PeerPolicy({ allowed: ['127.0.0.0/8'] });

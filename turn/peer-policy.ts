@@ -5,7 +5,8 @@
  * IPv4-mapped and NAT64 forms of all of those. The operator's allow-list overrides the default deny list;
  * the operator's deny list overrides both.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { ipBytes } from './ip.js';
 
 const DEFAULT_DENIED = [
   '0.0.0.0/8',
@@ -28,41 +29,14 @@ const DEFAULT_DENIED = [
   'fe80::/10',
   'ff00::/8',
   '2001:db8::/32',
-  'fd00:ec2::254/128',
+  '2001::/32', // Teredo: tunnels to an IPv4 address the relay cannot judge
+  '64:ff9b:1::/48', // local-use NAT64 (RFC 8215)
 ] as const;
 
 interface Cidr {
   /** 16 bytes: IPv4 as IPv4-mapped IPv6, so one comparison covers both families. */
   bytes: Buffer;
   bits: number;
-}
-
-/** 16-byte form of an address; IPv4 becomes ::ffff:a.b.c.d. Null when not an IP literal. */
-export function ipBytes(address: string): Buffer | null {
-  const out = Buffer.alloc(16);
-  if (isIPv4(address)) {
-    out[10] = 0xff;
-    out[11] = 0xff;
-    address.split('.').forEach((p, i) => (out[12 + i] = Number(p)));
-    return out;
-  }
-  const zone = address.indexOf('%');
-  const ip = zone >= 0 ? address.slice(0, zone) : address;
-  if (!isIPv6(ip)) return null;
-  let text = ip;
-  // An embedded dotted quad (::ffff:1.2.3.4) becomes two hex groups.
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted?.[1]) {
-    const p = dotted[1].split('.').map(Number);
-    text = `${text.slice(0, dotted.index)}${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  if (groups.length !== 8) return null;
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
 }
 
 export function parseCidr(text: string): Cidr {
@@ -87,18 +61,20 @@ function contains(cidr: Cidr, addr: Buffer): boolean {
 
 /**
  * The IPv4 address an IPv6 address stands for, when it is IPv4-mapped (::ffff:0:0/96), IPv4-compatible
- * (::/96, deprecated) or NAT64 (64:ff9b::/96): a peer policy must judge the IPv4 address behind it.
+ * (::/96, deprecated), NAT64 (64:ff9b::/96) or 6to4 (2002::/16): the policy judges the IPv4 address
+ * behind it.
  */
 function embeddedIpv4(addr: Buffer): Buffer | null {
   const zero10 = addr.subarray(0, 10).every((b) => b === 0);
   const mapped = zero10 && addr[10] === 0xff && addr[11] === 0xff;
   const compatible = zero10 && addr[10] === 0 && addr[11] === 0 && addr.readUInt32BE(12) > 1;
   const nat64 = addr.readUInt32BE(0) === 0x0064ff9b && addr.subarray(4, 12).every((b) => b === 0);
-  if (!mapped && !compatible && !nat64) return null;
+  const sixToFour = addr.readUInt16BE(0) === 0x2002; // 2002:AABB:CCDD::/48 carries A.B.C.D (RFC 3056)
+  if (!mapped && !compatible && !nat64 && !sixToFour) return null;
   const out = Buffer.alloc(16);
   out[10] = 0xff;
   out[11] = 0xff;
-  addr.copy(out, 12, 12, 16);
+  addr.copy(out, 12, sixToFour ? 2 : 12, sixToFour ? 6 : 16);
   return out;
 }
 

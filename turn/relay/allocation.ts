@@ -15,6 +15,12 @@ import {
 } from '../stun/message.js';
 import type { RelayCounters } from './relay-metrics.js';
 
+/**
+ * Largest peer datagram relayed: what still fits a Data indication (20-byte header, XOR-PEER-ADDRESS,
+ * DATA header) in one IPv4 UDP datagram of 65 507 bytes.
+ */
+export const MAX_PEER_PAYLOAD = 65_507 - 20 - 12 - 4;
+
 export interface ChannelBinding {
   number: number;
   address: string;
@@ -45,8 +51,6 @@ export class Allocation {
     readonly relayed: TransportAddress,
     readonly username: string,
     readonly userId: string,
-    /** Long-term key the allocation was created with; later requests must be signed with it. */
-    readonly key: Buffer,
     public expiresAt: number,
     /** The Allocate success response, re-sent for a retransmitted Allocate (RFC 8656 §7.2). */
     readonly allocateTransactionId: Buffer,
@@ -55,7 +59,14 @@ export class Allocation {
   ) {
     this.tokens = ctx.bandwidthBps ?? 0;
     this.tokensAt = ctx.now();
-    socket.on('message', (msg, rinfo) => this.fromPeer(msg, rinfo.address, rinfo.port));
+    socket.on('message', (msg, rinfo) => {
+      try {
+        this.fromPeer(msg, rinfo.address, rinfo.port);
+      } catch {
+        // Nothing a peer sends may end the process; count it and go on.
+        ctx.counters.malformed++;
+      }
+    });
   }
 
   /** Install or refresh a permission (RFC 8656 §9). */
@@ -128,6 +139,10 @@ export class Allocation {
     // Past its lifetime an allocation has no permissions left, swept or not.
     if (this.expiresAt <= now || !this.hasPermission(address, now)) {
       c.droppedNoPermission++;
+      return;
+    }
+    if (msg.length > MAX_PEER_PAYLOAD) {
+      c.malformed++;
       return;
     }
     if (!this.spend(msg.length)) {

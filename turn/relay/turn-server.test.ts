@@ -6,8 +6,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { Attr, Method, StunClass, StunWriter, getAttr, randomTransactionId } from '../stun/message.js';
-import { TurnClient, udpSocket, until } from '../../test-support/turn-client.js';
-import { NonceIssuer } from './auth.js';
+import { TurnClient, errorCode, udpSocket, until } from '../../test-support/turn-client.js';
+import { NonceIssuer, longTermKey } from './auth.js';
 import { TurnServer, type TurnServerOptions } from './turn-server.js';
 
 const SECRET = 'server-test-secret';
@@ -136,20 +136,45 @@ describe('TurnServer: auth', () => {
     expect(nonces.valid(n, '127.0.0.1')).toBe(false);
   });
 
-  it('answers a stale nonce with 438 and a fresh one', async () => {
+  it('answers an expired nonce with 438 and a fresh one, and the client goes on with it', async () => {
     const r = await relay({ nonceLifetimeSec: 60 });
     const c = await client(r);
+    const challenge = await c.request(Method.allocate, (w) => w, { sign: false });
+    const nonce = getAttr(challenge.message, Attr.nonce)!.toString();
     expect((await c.allocate()).code).toBe(0);
-    clock += 120_000;
-    const raw = await c.transact((id) =>
+    const key = longTermKey(c.username, 'test.realm', c.password);
+    const signedRefresh = (n: string) => (id: Buffer) =>
       new StunWriter(Method.refresh, StunClass.request, id)
         .addText(Attr.username, c.username)
         .addText(Attr.realm, 'test.realm')
-        .addText(Attr.nonce, 'ffffffffff' + '0'.repeat(32))
-        .build({ integrityKey: Buffer.alloc(16) }),
-    );
-    expect(raw && getAttr(raw, Attr.errorCode)?.[3]).toBe(38);
-    expect((await c.refresh(600)).code).toBe(0); // the client retries with the fresh nonce
+        .addText(Attr.nonce, n)
+        .build({ integrityKey: key });
+    expect(errorCode((await c.transact(signedRefresh(nonce)))!)).toBe(0);
+    clock += 61_000;
+    const stale = (await c.transact(signedRefresh(nonce)))!;
+    expect(errorCode(stale)).toBe(438);
+    const fresh = getAttr(stale, Attr.nonce)!.toString();
+    expect(fresh).not.toBe(nonce);
+    expect(errorCode((await c.transact(signedRefresh(fresh)))!)).toBe(0);
+  });
+
+  it('answers integrity without USERNAME, REALM or NONCE with 400, and a wrong realm with 401', async () => {
+    const r = await relay();
+    const c = await client(r);
+    const challenge = await c.request(Method.allocate, (w) => w, { sign: false });
+    const nonce = getAttr(challenge.message, Attr.nonce)!.toString();
+    const allocate = (realm: string | null) => (id: Buffer) => {
+      const w = new StunWriter(Method.allocate, StunClass.request, id)
+        .add(Attr.requestedTransport, Buffer.from([17, 0, 0, 0]))
+        .addText(Attr.username, c.username)
+        .addText(Attr.nonce, nonce);
+      if (realm !== null) w.addText(Attr.realm, realm);
+      return w.build({ integrityKey: longTermKey(c.username, realm ?? 'test.realm', c.password) });
+    };
+    expect(errorCode((await c.transact(allocate(null)))!)).toBe(400);
+    expect(errorCode((await c.transact(allocate('other.realm')))!)).toBe(401);
+    expect(r.stats().allocations).toBe(0);
+    expect(r.stats().counters.allocate.get('400')).toBe(1);
   });
 
   it('refuses requests on an allocation signed by another user with 441', async () => {
@@ -233,6 +258,58 @@ describe('TurnServer: allocations', () => {
     expect((await c.allocate((w) => w.add(Attr.reservationToken, token!))).code).toBe(508);
   });
 
+  it('gives an Allocate asking for LIFETIME 0 the default, capped at the maximum', async () => {
+    const r = await relay({ maxLifetimeSec: 300 });
+    const c = await client(r);
+    expect(lifetimeOf(await c.allocate((w) => w.addUint32(Attr.lifetime, 0)))).toBe(300);
+  });
+
+  it.each([
+    [
+      'EVEN-PORT with RESERVATION-TOKEN',
+      (w: StunWriter) => w.add(Attr.evenPort, Buffer.from([0])).add(Attr.reservationToken, Buffer.alloc(8)),
+    ],
+    [
+      'a malformed REQUESTED-ADDRESS-FAMILY',
+      (w: StunWriter) => w.add(Attr.requestedAddressFamily, Buffer.from([1, 0])),
+    ],
+    [
+      'an unknown address family',
+      (w: StunWriter) => w.add(Attr.requestedAddressFamily, Buffer.from([3, 0, 0, 0])),
+    ],
+  ])('refuses an Allocate with %s with 400', async (_name, extra) => {
+    const r = await relay();
+    expect((await (await client(r)).allocate(extra)).code).toBe(400);
+    expect(r.stats()).toMatchObject({ allocations: 0, relaySockets: 0 });
+  });
+
+  it('holds the user quota for Allocates sent at once from several ports', async () => {
+    const r = await relay({ userQuota: 2 });
+    const clients = await Promise.all([client(r), client(r), client(r)]);
+    await Promise.all(clients.map((c) => c.request(Method.allocate, (w) => w, { sign: false })));
+    const codes = await Promise.all(clients.map((c) => c.allocate().then((a) => a.code)));
+    expect(codes.sort()).toEqual([0, 0, 486]);
+  });
+
+  it('counts reserved ports against the quotas and lets them expire', async () => {
+    const r = await relay({ userQuota: 2, totalQuota: 3 });
+    const a = await client(r);
+    const first = await a.allocate((w) => w.add(Attr.evenPort, Buffer.from([0x80])));
+    const token = getAttr(first.message, Attr.reservationToken)!;
+    expect(r.stats().relaySockets).toBe(2);
+    expect((await (await client(r)).allocate()).code).toBe(486); // 1 allocation + 1 reserved port
+    expect((await (await client(r, 'bob')).allocate()).code).toBe(0);
+    expect((await (await client(r, 'carol')).allocate()).code).toBe(508);
+    clock += 31_000;
+    r.sweep();
+    await until(() => r.stats().relaySockets === 2);
+    expect(r.stats().relaySockets).toBe(2);
+    expect((await (await client(r, 'dave')).allocate((w) => w.add(Attr.reservationToken, token))).code).toBe(
+      508,
+    );
+    expect((await (await client(r, 'dave')).allocate()).code).toBe(0);
+  });
+
   it('deletes on Refresh 0, expires unrefreshed allocations, and frees their ports', async () => {
     const r = await relay({ defaultLifetimeSec: 600 });
     const a = await client(r, 'a');
@@ -312,6 +389,43 @@ describe('TurnServer: relaying', () => {
     expect((await c.createPermission({ address, port: 9 })).code).toBe(403);
     expect((await c.channelBind(0x4000, { address, port: 9 })).code).toBe(403);
     expect(r.stats().counters.permissionDenied).toBe(2);
+  });
+
+  it('caps the peers one allocation may hold permissions for with 508 (RFC 8656 §10.2)', async () => {
+    const r = await relay({ maxPermissions: 2 });
+    const c = await client(r);
+    expect((await c.allocate()).code).toBe(0);
+    expect(
+      (await c.createPermission({ address: '127.0.0.1', port: 1 }, { address: '127.0.0.2', port: 1 })).code,
+    ).toBe(0);
+    expect((await c.createPermission({ address: '127.0.0.1', port: 2 })).code).toBe(0); // a refresh
+    expect((await c.createPermission({ address: '127.0.0.3', port: 1 })).code).toBe(508);
+    expect((await c.channelBind(0x4000, { address: '127.0.0.4', port: 1 })).code).toBe(508);
+    expect((await c.channelBind(0x4000, { address: '127.0.0.2', port: 1 })).code).toBe(0);
+  });
+
+  it('refuses an IPv6 peer on an IPv4 relay with 443', async () => {
+    const r = await relay({ allowedPeers: ['::/0'] });
+    const c = await client(r);
+    expect((await c.allocate()).code).toBe(0);
+    expect((await c.createPermission({ address: '2001:db8::1', port: 9 })).code).toBe(443);
+  });
+
+  it('does not answer a request whose FINGERPRINT is wrong (RFC 8489 §7.3)', async () => {
+    const r = await relay();
+    const c = await client(r);
+    const bad = new StunWriter(Method.binding, StunClass.request, randomTransactionId()).build({
+      fingerprint: true,
+    });
+    bad[bad.length - 1]! ^= 0xff;
+    const answers: number[] = [];
+    c.socket.on('message', () => answers.push(1));
+    c.sendRaw(bad);
+    // The relay answers in order: once the Binding after it is answered, the bad one never will be.
+    expect(
+      (await c.transact((id) => new StunWriter(Method.binding, StunClass.request, id).build()))?.cls,
+    ).toBe(StunClass.success);
+    expect(answers).toHaveLength(1);
   });
 
   it('refuses bad channel numbers and conflicting bindings with 400', async () => {

@@ -3,8 +3,8 @@
  * ChannelBind, Send/Data indications and ChannelData, with TURN REST API credentials, stateless nonces, a
  * peer-address policy, quotas and lifetimes. Nothing read from the network can throw out of a handler.
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import {
@@ -28,45 +28,11 @@ import { PeerPolicy } from '../peer-policy.js';
 import { Allocation } from './allocation.js';
 import { NonceIssuer, authenticate } from './auth.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
-import type { Relay, RelayStats } from './relay.js';
+import { RelayPorts, bindUdp } from './relay-ports.js';
+import { TURN_SERVER_DEFAULTS, type Limits, type TurnServerOptions } from './options.js';
 
-export interface TurnServerOptions {
-  /** Interface to listen and relay on. Default 0.0.0.0. */
-  host: string;
-  /** STUN/TURN UDP port; 0 picks a free one. */
-  port: number;
-  realm: string;
-  /** TURN REST API secrets: any of them verifies. */
-  secrets: readonly string[];
-  /** Address put in XOR-RELAYED-ADDRESS; default: `host`, or this machine's first IPv4 when 0.0.0.0. */
-  externalIp?: string | undefined;
-  /** Relay port range, inclusive. */
-  minPort: number;
-  maxPort: number;
-  /** CIDRs the peer policy allows over its default deny list, and extra CIDRs it denies. */
-  allowedPeers: readonly string[];
-  deniedPeers: readonly string[];
-  /** Allocations per user id (486 past it) and in total (508 past it). */
-  userQuota: number;
-  totalQuota: number;
-  /** Longest allocation lifetime a client may ask for, seconds. */
-  maxLifetimeSec: number;
-  /** Lifetime when the client asks for less or none, seconds (RFC 8656 §3.2: 600). */
-  defaultLifetimeSec?: number;
-  /** Permission lifetime, seconds (RFC 8656 §9: 300). */
-  permissionLifetimeSec?: number;
-  /** Channel binding lifetime, seconds (RFC 8656 §12: 600). */
-  channelLifetimeSec?: number;
-  /** Nonce lifetime, seconds (default 600, as coturn's stale-nonce). */
-  nonceLifetimeSec?: number;
-  /** Per-allocation relay bandwidth cap, bytes per second; default none. */
-  bandwidthBps?: number | undefined;
-  logger?: Logger | undefined;
-  /** Clock in milliseconds; injectable for expiry tests. */
-  now?: () => number;
-  /** How often expired allocations, permissions and channels are swept, ms (default 1000). */
-  sweepIntervalMs?: number;
-}
+export { TURN_SERVER_DEFAULTS, type TurnServerOptions };
+import type { Relay, RelayStats } from './relay.js';
 
 const SOFTWARE = 'relay-platform';
 const UDP = 17;
@@ -86,34 +52,8 @@ const UNDERSTOOD = new Set<number>([
   Attr.priority,
   Attr.useCandidate,
 ]);
-const RESERVATION_MS = 30_000;
 
 type ReplyFn = (cls: StunClass, build: (w: StunWriter) => void, key?: Buffer) => void;
-
-interface Reservation {
-  socket: Socket;
-  port: number;
-  expiresAt: number;
-}
-
-/** Bind a UDP socket; null when the port is taken. Lookups are synchronous: we only send to IP literals. */
-function bindUdp(host: string, port: number, family: 'udp4' | 'udp6'): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const socket = createSocket({
-      type: family,
-      lookup: (address, _opts, cb) => cb(null, address, family === 'udp4' ? 4 : 6),
-    });
-    const onError = () => {
-      socket.close();
-      resolve(null);
-    };
-    socket.once('error', onError);
-    socket.bind({ address: host, port, exclusive: true }, () => {
-      socket.off('error', onError);
-      resolve(socket);
-    });
-  });
-}
 
 function defaultRelayIp(host: string): string {
   if (host !== '0.0.0.0') return host;
@@ -125,15 +65,17 @@ function defaultRelayIp(host: string): string {
 export class TurnServer implements Relay {
   readonly counters: RelayCounters = newCounters();
   private readonly allocations = new Map<string, Map<number, Allocation>>();
-  private readonly pending = new Set<string>();
+  /** Allocates still binding a port, by 5-tuple, with their user: they count against the quotas. */
+  private readonly pending = new Map<string, string>();
   private readonly perUser = new Map<string, number>();
-  private readonly reservations = new Map<string, Reservation>();
+  private readonly inflight = new Set<Promise<void>>();
   private count = 0;
+  private readonly limits: Limits;
+  private readonly ports: RelayPorts;
   private readonly policy: PeerPolicy;
   private readonly nonces: NonceIssuer;
   private readonly now: () => number;
   private readonly relayIp: string;
-  private readonly family: 'udp4' | 'udp6';
   private sweeper: NodeJS.Timeout | undefined;
   private closing: Promise<void> | null = null;
   private listener!: Socket;
@@ -141,21 +83,30 @@ export class TurnServer implements Relay {
 
   private constructor(private readonly o: TurnServerOptions) {
     this.now = o.now ?? Date.now;
+    const limits: Limits = { ...TURN_SERVER_DEFAULTS };
+    for (const k of Object.keys(limits) as Array<keyof Limits>) limits[k] = o[k] ?? limits[k];
+    this.limits = limits;
+    this.ports = new RelayPorts({ ...o, ...limits, now: this.now });
     this.policy = new PeerPolicy({ allowed: o.allowedPeers, denied: o.deniedPeers });
-    this.nonces = new NonceIssuer(o.nonceLifetimeSec ?? 600, this.now);
+    // Nonces keyed from the signing secret: relays sharing it (and this one after a restart) accept each
+    // other's nonces, so a client never sees a needless 438.
+    const secret = o.secrets[0];
+    const nonceKey = secret
+      ? createHmac('sha256', secret).update('turn nonce key').digest()
+      : randomBytes(32);
+    this.nonces = new NonceIssuer(limits.nonceLifetimeSec, this.now, nonceKey);
     this.relayIp = defaultRelayIp(o.host);
-    this.family = o.host.includes(':') ? 'udp6' : 'udp4';
   }
 
   static async start(options: TurnServerOptions): Promise<TurnServer> {
     const server = new TurnServer(options);
-    const listener = await bindUdp(options.host, options.port, server.family);
+    const listener = await bindUdp(options.host, options.port);
     if (!listener) throw new Error(`TURN port ${options.host}:${options.port} is not available`);
     server.listener = listener;
     server.address = { host: options.host, port: listener.address().port };
     listener.on('message', (msg, rinfo) => server.onDatagram(msg, rinfo.address, rinfo.port));
     listener.on('error', (err) => options.logger?.warn({ err }, 'relay listener error'));
-    server.sweeper = setInterval(() => server.sweep(), options.sweepIntervalMs ?? 1000);
+    server.sweeper = setInterval(() => server.sweep(), server.limits.sweepIntervalMs);
     server.sweeper.unref();
     return server;
   }
@@ -165,7 +116,7 @@ export class TurnServer implements Relay {
   }
 
   stats(): RelayStats {
-    let sockets = this.reservations.size;
+    let sockets = this.ports.reserved;
     for (const byPort of this.allocations.values()) sockets += byPort.size;
     return { allocations: this.count, relaySockets: sockets, counters: this.counters };
   }
@@ -240,11 +191,7 @@ export class TurnServer implements Relay {
           w.addAddress(Attr.xorMappedAddress, this.transport(address, port)),
         );
       case Method.allocate:
-        this.onAllocate(m, address, port, reply).catch((err: unknown) => {
-          this.counters.malformed++;
-          this.log?.warn({ err }, 'allocate failed');
-        });
-        return;
+        return this.onAllocate(m, address, port, reply);
       case Method.refresh:
       case Method.createPermission:
       case Method.channelBind:
@@ -255,12 +202,12 @@ export class TurnServer implements Relay {
   }
 
   private transport(address: string, port: number): TransportAddress {
-    return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
+    return { address, port, family: 'IPv4' };
   }
 
   /**
    * Authenticate; on failure answer as RFC 8489 §9.2.4 says (401 and 438 carry REALM and a fresh NONCE)
-   * and return null. Also answers 420 for unknown comprehension-required attributes (§6.3.1).
+   * and return the error code. Also answers 420 for unknown comprehension-required attributes (§6.3.1).
    */
   private auth(m: StunMessage, address: string, reply: ReplyFn, checkExpiry: boolean) {
     const result = authenticate(
@@ -281,7 +228,7 @@ export class TurnServer implements Relay {
         if (result.code !== 400)
           w.addText(Attr.realm, this.o.realm).addText(Attr.nonce, this.nonces.issue(address));
       });
-      return null;
+      return result.code;
     }
     const unknown = m.attributes.filter((a) => a.type < 0x8000 && !UNDERSTOOD.has(a.type)).map((a) => a.type);
     if (unknown.length > 0) {
@@ -295,22 +242,36 @@ export class TurnServer implements Relay {
         },
         result.key,
       );
-      return null;
+      return 420;
     }
     return result;
   }
 
-  /** RFC 8656 §7.2 (Allocate) and §7.3 (Refresh): the lifetime granted for a requested one. */
-  private lifetimeSec(m: StunMessage): number {
+  /**
+   * RFC 8656 §7.2 (Allocate) and §7.3 (Refresh): the lifetime granted for a requested one, within
+   * [default, max]. Zero deletes on a Refresh; on an Allocate it means nothing and gets the default.
+   */
+  private lifetimeSec(m: StunMessage, allocate: boolean): number {
     const requested = getAttr(m, Attr.lifetime);
-    const fallback = this.o.defaultLifetimeSec ?? 600;
-    if (!requested || requested.length !== 4) return Math.min(fallback, this.o.maxLifetimeSec);
-    const asked = requested.readUInt32BE(0);
-    if (asked === 0) return 0;
-    return Math.min(Math.max(asked, fallback), this.o.maxLifetimeSec);
+    const asked = requested?.length === 4 ? requested.readUInt32BE(0) : undefined;
+    if (asked === 0 && !allocate) return 0;
+    const { defaultLifetimeSec } = this.limits;
+    return Math.min(Math.max(asked ?? defaultLifetimeSec, defaultLifetimeSec), this.o.maxLifetimeSec);
   }
 
-  private async onAllocate(m: StunMessage, address: string, port: number, reply: ReplyFn): Promise<void> {
+  /**
+   * Allocations, reserved ports and Allocates still binding, of one user or of everyone. Binding is
+   * synchronous with our lookup today, so nothing interleaves; counting pending ones keeps the quotas true
+   * should a bind ever wait.
+   */
+  private load(userId?: string): number {
+    if (userId === undefined) return this.count + this.pending.size + this.ports.reserved;
+    let pending = 0;
+    for (const u of this.pending.values()) if (u === userId) pending++;
+    return (this.perUser.get(userId) ?? 0) + pending + this.ports.reservedBy(userId);
+  }
+
+  private onAllocate(m: StunMessage, address: string, port: number, reply: ReplyFn): void {
     const existing = this.find(address, port);
     if (existing) {
       // A retransmitted Allocate gets the same answer; any other is a mismatch (RFC 8656 §7.2).
@@ -322,7 +283,7 @@ export class TurnServer implements Relay {
     const key5 = `${address}|${port}`;
     if (this.pending.has(key5)) return; // still binding a port for the first copy of this request
     const auth = this.auth(m, address, reply, true);
-    if (!auth) return this.countAllocate('401');
+    if (typeof auth === 'number') return this.countAllocate(String(auth));
     const fail = (code: number, reason: string) => {
       this.countAllocate(String(code));
       reply(StunClass.error, (w) => w.addError(code, reason), auth.key);
@@ -331,42 +292,60 @@ export class TurnServer implements Relay {
     if (!transport || transport.length !== 4) return fail(400, 'Bad Request');
     if (transport[0] !== UDP) return fail(442, 'Unsupported Transport Protocol');
     const family = getAttr(m, Attr.requestedAddressFamily);
-    const wantV6 = family !== undefined && family[0] === 0x02;
     if (family !== undefined && (family.length !== 4 || (family[0] !== 0x01 && family[0] !== 0x02)))
       return fail(400, 'Bad Request');
-    if (wantV6 !== (this.family === 'udp6')) return fail(440, 'Address Family not Supported');
+    if (family?.[0] === 0x02) return fail(440, 'Address Family not Supported');
     const evenPort = getAttr(m, Attr.evenPort);
     const token = getAttr(m, Attr.reservationToken);
     if (evenPort && token) return fail(400, 'Bad Request');
-    if ((this.perUser.get(auth.userId) ?? 0) >= this.o.userQuota)
-      return fail(486, 'Allocation Quota Reached');
-    if (this.count + this.pending.size >= this.o.totalQuota) return fail(508, 'Insufficient Capacity');
+    let reserved: Socket | null = null;
+    if (token) {
+      // A reserved port already counts against the quotas of the user who reserved it.
+      reserved = this.ports.claim(token);
+      if (!reserved) return fail(508, 'Insufficient Capacity');
+    } else {
+      if (this.load(auth.userId) >= this.o.userQuota) return fail(486, 'Allocation Quota Reached');
+      if (this.load() >= this.o.totalQuota) return fail(508, 'Insufficient Capacity');
+    }
 
-    this.pending.add(key5);
-    let socket: Socket | null = null;
+    this.pending.set(key5, auth.userId);
+    const done = this.createAllocation(m, address, port, auth, evenPort, reserved, fail)
+      .catch((err: unknown) => {
+        this.counters.malformed++;
+        this.log?.warn({ err }, 'allocate failed');
+      })
+      .finally(() => {
+        this.pending.delete(key5);
+        this.inflight.delete(done);
+      });
+    this.inflight.add(done);
+  }
+
+  private async createAllocation(
+    m: StunMessage,
+    address: string,
+    port: number,
+    auth: { username: string; userId: string; key: Buffer },
+    evenPort: Buffer | undefined,
+    reserved: Socket | null,
+    fail: (code: number, reason: string) => void,
+  ): Promise<void> {
+    let socket: Socket | null = reserved;
     let reservationToken: Buffer | undefined;
     try {
-      if (token) {
-        const r = this.reservations.get(token.toString('hex'));
-        if (!r || r.expiresAt <= this.now()) return fail(508, 'Insufficient Capacity');
-        this.reservations.delete(token.toString('hex'));
-        socket = r.socket;
-      } else {
-        const wantReservation = evenPort !== undefined && evenPort.length >= 1 && (evenPort[0]! & 0x80) !== 0;
-        const bound = await this.bindRelayPort(evenPort !== undefined, wantReservation);
-        if (!bound) return fail(508, 'Insufficient Capacity');
-        socket = bound.socket;
-        reservationToken = bound.reservationToken;
+      if (!socket) {
+        const reserve = evenPort !== undefined && evenPort.length >= 1 && (evenPort[0]! & 0x80) !== 0;
+        const taken = await this.ports.take(evenPort !== undefined, reserve, auth.userId);
+        if (!taken) return this.closing ? undefined : fail(508, 'Insufficient Capacity');
+        socket = taken.socket;
+        reservationToken = taken.token;
       }
-      if (this.closing) {
-        socket.close();
-        return;
-      }
-      const lifetime = this.lifetimeSec(m) || this.o.defaultLifetimeSec || 600;
+      if (this.closing) return;
+      const lifetime = this.lifetimeSec(m, true);
       const relayed: TransportAddress = {
         address: this.o.externalIp ?? this.relayIp,
         port: socket.address().port,
-        family: this.family === 'udp6' ? 'IPv6' : 'IPv4',
+        family: 'IPv4',
       };
       const w = new StunWriter(Method.allocate, StunClass.success, m.transactionId)
         .addAddress(Attr.xorRelayedAddress, relayed)
@@ -382,7 +361,6 @@ export class TurnServer implements Relay {
         relayed,
         auth.username,
         auth.userId,
-        auth.key,
         this.now() + lifetime * 1000,
         Buffer.from(m.transactionId),
         response,
@@ -404,7 +382,6 @@ export class TurnServer implements Relay {
       this.log?.debug({ user: auth.userId, relayPort: relayed.port, lifetime }, 'allocation created');
       this.sendToClient(response, address, port);
     } finally {
-      this.pending.delete(key5);
       socket?.close();
     }
   }
@@ -413,47 +390,12 @@ export class TurnServer implements Relay {
     this.counters.allocate.set(result, (this.counters.allocate.get(result) ?? 0) + 1);
   }
 
-  /**
-   * A free relay port in the range: random start, then linear. With `even`, an even port; with
-   * `reserve`, the next port is bound too and kept for RESERVATION_MS under a token (RFC 8656 §14.6).
-   */
-  private async bindRelayPort(
-    even: boolean,
-    reserve: boolean,
-  ): Promise<{ socket: Socket; reservationToken?: Buffer } | null> {
-    const { minPort, maxPort } = this.o;
-    const span = maxPort - minPort + 1;
-    const start = Math.floor(Math.random() * span);
-    const attempts = Math.min(span, 64);
-    for (let i = 0; i < attempts; i++) {
-      let candidate = minPort + ((start + i) % span);
-      if (even && candidate % 2 === 1) candidate++;
-      if (candidate > maxPort || (reserve && candidate + 1 > maxPort)) continue;
-      const socket = await bindUdp(this.o.host, candidate, this.family);
-      if (!socket) continue;
-      if (!reserve) return { socket };
-      const next = await bindUdp(this.o.host, candidate + 1, this.family);
-      if (!next) {
-        socket.close();
-        continue;
-      }
-      const token = randomBytes(8);
-      this.reservations.set(token.toString('hex'), {
-        socket: next,
-        port: candidate + 1,
-        expiresAt: this.now() + RESERVATION_MS,
-      });
-      return { socket, reservationToken: token };
-    }
-    return null;
-  }
-
   /** Refresh, CreatePermission and ChannelBind: requests on an existing allocation. */
   private onAllocationRequest(m: StunMessage, address: string, port: number, reply: ReplyFn): void {
     const allocation = this.find(address, port);
     if (!allocation) return reply(StunClass.error, (w) => w.addError(437, 'Allocation Mismatch'));
     const auth = this.auth(m, address, reply, false);
-    if (!auth) return;
+    if (typeof auth === 'number') return;
     // RFC 8656 §5: later requests must use the credentials the allocation was made with.
     if (auth.username !== allocation.username)
       return reply(StunClass.error, (w) => w.addError(441, 'Wrong Credentials'), auth.key);
@@ -463,7 +405,7 @@ export class TurnServer implements Relay {
       reply(StunClass.error, (w) => w.addError(code, reason), auth.key);
 
     if (m.method === Method.refresh) {
-      const lifetime = this.lifetimeSec(m);
+      const lifetime = this.lifetimeSec(m, false);
       this.counters.refreshes++;
       if (lifetime === 0) {
         void this.remove(allocation);
@@ -490,7 +432,10 @@ export class TurnServer implements Relay {
       );
       return fail(403, 'Forbidden');
     }
-    const permissionMs = (this.o.permissionLifetimeSec ?? 300) * 1000;
+    const permissionMs = this.limits.permissionLifetimeSec * 1000;
+    const fresh = new Set(peers.map((p) => p.address).filter((ip) => !allocation.permissions.has(ip)));
+    if (allocation.permissions.size + fresh.size > this.limits.maxPermissions)
+      return fail(508, 'Insufficient Capacity');
 
     if (m.method === Method.createPermission) {
       for (const p of peers) allocation.permit(p.address, permissionMs);
@@ -510,7 +455,7 @@ export class TurnServer implements Relay {
       (byPeer && byPeer.number !== number)
     )
       return fail(400, 'Bad Request');
-    allocation.bind(number, peer.address, peer.port, (this.o.channelLifetimeSec ?? 600) * 1000);
+    allocation.bind(number, peer.address, peer.port, this.limits.channelLifetimeSec * 1000);
     allocation.permit(peer.address, permissionMs);
     return ok();
   }
@@ -555,22 +500,18 @@ export class TurnServer implements Relay {
         if (a.expiresAt <= now) void this.remove(a);
         else a.sweep(now);
       }
-    for (const [token, r] of this.reservations)
-      if (r.expiresAt <= now) {
-        this.reservations.delete(token);
-        r.socket.close();
-      }
+    this.ports.sweep(now);
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
       this.listener.removeAllListeners('message');
-      const all: Promise<void>[] = [];
+      // Allocates still binding a port see `closing` and give their socket back; wait for them first.
+      await Promise.allSettled([...this.inflight]);
+      const all: Promise<void>[] = [this.ports.close()];
       for (const byPort of [...this.allocations.values()])
         for (const a of [...byPort.values()]) all.push(this.remove(a));
-      for (const r of this.reservations.values()) all.push(new Promise((res) => r.socket.close(() => res())));
-      this.reservations.clear();
       all.push(new Promise((res) => this.listener.close(() => res())));
       await Promise.all(all);
     })();

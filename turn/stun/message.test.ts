@@ -46,10 +46,10 @@ describe('STUN codec', () => {
     expect(verifyIntegrity(r.message, Buffer.from('wrong'))).toBe(false);
   });
 
-  it('rejects a message whose fingerprint does not match', () => {
+  it('rejects a message whose fingerprint does not match, as one not to answer', () => {
     const buf = signed();
     buf[buf.length - 1]! ^= 1;
-    expect(parseStun(buf)).toMatchObject({ ok: false, header: true });
+    expect(parseStun(buf)).toMatchObject({ ok: false, header: false });
   });
 
   it('ignores attributes after MESSAGE-INTEGRITY (RFC 8489 §14.5)', () => {

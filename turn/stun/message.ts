@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { ipBytes } from '../ip.js';
 
 export const MAGIC_COOKIE = 0x2112a442;
 export const HEADER_LENGTH = 20;
@@ -120,8 +121,9 @@ export function parseStun(buf: Buffer): ParseResult {
     if (type === Attr.fingerprint) {
       if (len !== 4) return { ok: false, reason: 'bad FINGERPRINT length', header: true };
       const expected = (crc32(withLength(buf, offset + 8 - HEADER_LENGTH, offset)) ^ FINGERPRINT_XOR) >>> 0;
+      // Not STUN after all (or corrupted): discarded silently, never answered (RFC 8489 §7.3).
       if (buf.readUInt32BE(offset + 4) !== expected)
-        return { ok: false, reason: 'FINGERPRINT mismatch', header: true };
+        return { ok: false, reason: 'FINGERPRINT mismatch', header: false };
       hasFingerprint = true;
     } else if (type === Attr.messageIntegrity) {
       if (len !== 20) return { ok: false, reason: 'bad MESSAGE-INTEGRITY length', header: true };
@@ -234,11 +236,13 @@ export function encodeAddress(addr: TransportAddress, xor: boolean, transactionI
   out[1] = v6 ? 0x02 : 0x01;
   out.writeUInt16BE(xor ? addr.port ^ (MAGIC_COOKIE >>> 16) : addr.port, 2);
   if (!v6) {
-    const n = addr.address.split('.').reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
+    const n = ipBytes(addr.address)?.readUInt32BE(12);
+    if (n === undefined) throw new RangeError(`not an IP address: ${addr.address}`);
     out.writeUInt32BE(xor ? (n ^ MAGIC_COOKIE) >>> 0 : n, 4);
     return out;
   }
-  const bytes = ipv6Bytes(addr.address);
+  const bytes = ipBytes(addr.address);
+  if (!bytes) throw new RangeError(`not an IP address: ${addr.address}`);
   if (xor) {
     const mask = Buffer.alloc(16);
     mask.writeUInt32BE(MAGIC_COOKIE, 0);
@@ -246,16 +250,6 @@ export function encodeAddress(addr: TransportAddress, xor: boolean, transactionI
     for (let i = 0; i < 16; i++) bytes[i]! ^= mask[i]!;
   }
   bytes.copy(out, 4);
-  return out;
-}
-
-function ipv6Bytes(address: string): Buffer {
-  const [head = '', tail] = address.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
   return out;
 }
 

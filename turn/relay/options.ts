@@ -1,0 +1,63 @@
+/** The bundled relay's options, each documented with its default, and the defaults in one place. */
+import type { Logger } from 'pino';
+
+export interface TurnServerOptions {
+  /** IPv4 interface to listen and relay on. Default 0.0.0.0. */
+  host: string;
+  /** STUN/TURN UDP port; 0 picks a free one. */
+  port: number;
+  realm: string;
+  /** TURN REST API secrets: any of them verifies; the first also keys the nonces. */
+  secrets: readonly string[];
+  /** Address put in XOR-RELAYED-ADDRESS; default: `host`, or this machine's first IPv4 when 0.0.0.0. */
+  externalIp?: string | undefined;
+  /** Relay port range, inclusive. */
+  minPort: number;
+  maxPort: number;
+  /** CIDRs the peer policy allows over its default deny list, and extra CIDRs it denies. */
+  allowedPeers: readonly string[];
+  deniedPeers: readonly string[];
+  /** Allocations (and reserved ports) per user id (486 past it) and in total (508 past it). */
+  userQuota: number;
+  totalQuota: number;
+  /** Longest allocation lifetime a client may ask for, seconds. */
+  maxLifetimeSec: number;
+  /** Per-allocation relay bandwidth cap, bytes per second; default none. */
+  bandwidthBps?: number | undefined;
+  /** Lifetime when the client asks for less or none, seconds. Default 600 (RFC 8656 §3.2). */
+  defaultLifetimeSec?: number;
+  /** Permission lifetime, seconds. Default 300 (RFC 8656 §9). */
+  permissionLifetimeSec?: number;
+  /** Channel binding lifetime, seconds. Default 600 (RFC 8656 §12). */
+  channelLifetimeSec?: number;
+  /** Nonce lifetime, seconds. Default 600, as coturn's stale-nonce. */
+  nonceLifetimeSec?: number;
+  /**
+   * Peers one allocation may hold permissions for (508 past it, RFC 8656 §10.2). Default 256: a mesh
+   * call needs a few per remote peer; the cap bounds what one client can make the relay remember.
+   */
+  maxPermissions?: number;
+  /** How long a port reserved by EVEN-PORT waits for its Allocate, ms. Default 30 000 (RFC 8656 §14.9). */
+  reservationMs?: number;
+  /** Ports tried before an Allocate gets 508. Default 64. */
+  bindAttempts?: number;
+  /** How often expired allocations, permissions, channels and reservations are swept, ms. Default 1000. */
+  sweepIntervalMs?: number;
+  logger?: Logger | undefined;
+  /** Clock in milliseconds; injectable for expiry tests. */
+  now?: () => number;
+}
+
+/** Every optional limit's default, in one place. */
+export const TURN_SERVER_DEFAULTS = {
+  defaultLifetimeSec: 600,
+  permissionLifetimeSec: 300,
+  channelLifetimeSec: 600,
+  nonceLifetimeSec: 600,
+  maxPermissions: 256,
+  reservationMs: 30_000,
+  bindAttempts: 64,
+  sweepIntervalMs: 1000,
+} as const;
+
+export type Limits = { -readonly [K in keyof typeof TURN_SERVER_DEFAULTS]: number };
