@@ -69,12 +69,15 @@ export function verifyTurnCredential(
   return { ok: false, reason: 'forged' };
 }
 
-/** Split "<expiry>:<user-id>"; null when the expiry is not a positive integer or the user id is empty. */
+/**
+ * Split "<expiry>:<user-id>"; a bare "<expiry>" is the draft's form without a user id (coturn accepts it,
+ * and turnutils_uclient -W sends it): its user id is empty, so such credentials share one quota. Null when
+ * the expiry is not a positive integer or a colon is followed by nothing.
+ */
 export function parseTurnUsername(username: string): { expiresAt: number; userId: string } | null {
   const colon = username.indexOf(':');
-  if (colon <= 0) return null;
-  const expiry = username.slice(0, colon);
-  const userId = username.slice(colon + 1);
-  if (!/^\d{1,12}$/.test(expiry) || userId.length === 0) return null;
+  const expiry = colon < 0 ? username : username.slice(0, colon);
+  const userId = colon < 0 ? '' : username.slice(colon + 1);
+  if (!/^\d{1,12}$/.test(expiry) || (colon >= 0 && userId.length === 0)) return null;
   return { expiresAt: Number(expiry), userId };
 }
