@@ -78,7 +78,8 @@ export async function startCoturn(port?: number): Promise<Coturn | null> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; i < 100; i++) {
+  // coturn takes seconds to start its threads on two busy cores (over 10 s seen under the full suite).
+  for (let i = 0; i < 250; i++) {
     if (child.exitCode !== null) break;
     if (await stunAnswers(listenPort, 100)) {
       return { port: listenPort, url: `turn:127.0.0.1:${listenPort}?transport=udp`, stop };
