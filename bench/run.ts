@@ -145,7 +145,7 @@ async function relayFigures(): Promise<void> {
     return;
   }
   await coturnProbe.stop();
-  for (const size of [160, 1200]) {
+  for (const size of quick ? [160] : [160, 1200]) {
     const ours: RelayResult[] = [];
     const ref: RelayResult[] = [];
     for (let i = 0; i < REPEATS; i++) {
@@ -190,11 +190,12 @@ async function relayFigures(): Promise<void> {
  */
 async function relayPacketFigures(): Promise<void> {
   if (!(await startCoturn().then(async (c) => (c ? (await c.stop(), true) : false)))) return;
-  for (const [size, rate] of [
+  const loads = [
     [160, 20_000],
     [160, 40_000],
     [1200, 20_000],
-  ] as const) {
+  ] as const;
+  for (const [size, rate] of quick ? loads.slice(0, 1) : loads) {
     const ours: PacketResult[] = [];
     const ref: PacketResult[] = [];
     for (let i = 0; i < REPEATS; i++) {
