@@ -221,11 +221,15 @@ function family(address: string): 'IPv4' | 'IPv6' {
 }
 
 /** Poll until `check` is true or the bound passes (a bound on waiting, not a speed assertion). */
-export async function until(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  everyMs = 10,
+): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   return check();
 }

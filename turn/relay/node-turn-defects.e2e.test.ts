@@ -21,6 +21,7 @@ import {
   randomTransactionId,
   type StunMessage,
 } from '../stun/message.js';
+import { within } from '../../test-support/relayed-call.js';
 import { TurnClient, errorCode, udpSocket, until } from '../../test-support/turn-client.js';
 import {
   startChildRelay,
@@ -218,25 +219,6 @@ function codeOf(m: StunMessage | null): number | null {
   return m.cls === StunClass.success ? 0 : errorCode(m);
 }
 
-/** Bounded wait for a promise (a bound on waiting, not a speed assertion). */
-function within<T>(promise: Promise<T>, what: string, ms = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-  });
-  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
-}
-
-/** Poll an async check until it holds or the bound passes. */
-async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  do {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  } while (Date.now() < end);
-  return check();
-}
-
 /** `n` unsigned Allocates, 50 in flight at a time; returns how many were answered 401. */
 async function unauthenticatedAllocates(turn: TurnClient, n: number): Promise<number> {
   let refused = 0;
@@ -301,7 +283,7 @@ describe('2. a 0-3 byte datagram from a permitted peer', () => {
     // It parses every peer datagram as ChannelData and reads 16-bit fields past the end: the channel
     // number of a 0-1 byte datagram, the length of a 2-3 byte one that starts like a channel number ('aa').
     await p.sendTo(turn.relayed!, Buffer.alloc(size, 0x61));
-    const exit = await within(relay.exited, 'node-turn to exit');
+    const exit = await within(relay.exited, 15_000, 'node-turn to exit');
     expect(exit).toEqual({ code: 1, signal: null }); // an uncaught exception
     expect(['ERR_BUFFER_OUT_OF_BOUNDS', 'ERR_OUT_OF_RANGE']).toContain(relay.uncaught());
   });
@@ -330,7 +312,7 @@ describe('3. Refresh with LIFETIME 600', () => {
     const turn = await allocated(relay.address, cred('node-turn', 'alice'));
     await turn.refresh(600);
     // Its expiry timer gets NaN ms, which Node runs after 1 ms.
-    expect(await eventually(async () => (await turn.createPermission(at(p))).code === 437)).toBe(true);
+    expect(await until(async () => (await turn.createPermission(at(p))).code === 437, 5000, 50)).toBe(true);
     expect((await relay.probe()).allocations).toBe(0);
   });
 
@@ -363,7 +345,7 @@ describe('4. stopping while a peer is sending', () => {
     );
     onTestFinished(() => clearInterval(traffic));
     const stopped = relay.stop().catch(() => null); // it may die before it can report
-    const exit = await within(relay.exited, 'node-turn to exit');
+    const exit = await within(relay.exited, 15_000, 'node-turn to exit');
     await stopped;
     expect(relay.uncaught()).toBe('ERR_SOCKET_DGRAM_NOT_RUNNING');
     expect(exit).toEqual({ code: 1, signal: null }); // an uncaught exception
@@ -395,7 +377,7 @@ describe('4. stopping while a peer is sending', () => {
     const report = await relay.stop();
     expect(report.error).toBeNull();
     expect(report.resources.filter((r) => r === 'Timeout' || r === 'UDPWrap')).toEqual([]);
-    expect(await within(relay.exited, 'our relay process to exit by itself')).toEqual({
+    expect(await within(relay.exited, 15_000, 'our relay process to exit by itself')).toEqual({
       code: 0,
       signal: null,
     });
@@ -422,7 +404,7 @@ describe('5. resources: relay ports, quotas, per-request state', () => {
     expect(await bindPort(turn.relayed!.port)).toBeNull();
     expect((await turn.refresh(0)).code).toBe(0);
     expect(relay.stats().relaySockets).toBe(base);
-    expect(await eventually(async () => (await bindPort(turn.relayed!.port)) !== null)).toBe(true);
+    expect(await until(async () => (await bindPort(turn.relayed!.port)) !== null, 5000, 50)).toBe(true);
   });
 
   const QUOTA_USERS: User[] = ['alice', 'alice', 'alice', 'bob', 'bob'];
@@ -508,9 +490,7 @@ describe('7. lifetimes', () => {
     const p = await peer();
     const turn = await allocated(relay.address, cred('node-turn', 'alice'), p);
     // Its expiry is a real timer: wait (bounded) until it says the allocation is gone.
-    expect(await eventually(async () => (await turn.createPermission(at(p))).code === 437, 10_000)).toBe(
-      true,
-    );
+    expect(await until(async () => (await turn.createPermission(at(p))).code === 437, 10_000, 50)).toBe(true);
     await p.sendTo(turn.relayed!, Buffer.from('after-expiry'));
     expect(await until(() => has(turn.received, 'after-expiry'))).toBe(true);
   });
@@ -529,7 +509,7 @@ describe('7. lifetimes', () => {
     expect((await turn.createPermission(at(p))).code).toBe(437);
     // The port is free: what the peer sends now reaches whoever binds it, and never the client.
     let taker: Socket | null = null;
-    expect(await eventually(async () => (taker = await bindPort(relayed.port)) !== null)).toBe(true);
+    expect(await until(async () => (taker = await bindPort(relayed.port)) !== null, 5000, 50)).toBe(true);
     const taken: Buffer[] = [];
     taker!.on('message', (m: Buffer) => taken.push(m));
     await p.sendTo(relayed, Buffer.from('after-expiry'));
