@@ -24,6 +24,7 @@ import type { RoomBus } from './rooms/room-bus.js';
 export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
 
 export interface SignalingServerDeps {
+  /** JSON logger whose base fields carry `nodeId` (main.ts makes one); default: pino at LOG_LEVEL. */
   logger?: Logger;
   bus?: RoomBus;
   /** UDP port of the bundled relay when one runs beside this server; null for none. */
@@ -63,7 +64,9 @@ export class SignalingServer {
     readonly config: SignalingConfig,
     deps: SignalingServerDeps = {},
   ) {
-    this.log = (deps.logger ?? pino({ level: config.logLevel })).child({ nodeId: config.nodeId });
+    // A logger handed in (main.ts) already carries nodeId in its base fields; adding it again would
+    // print the key twice on every line.
+    this.log = deps.logger ?? pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
     this.bus =
       deps.bus ??
       new MemoryBus({
