@@ -392,10 +392,11 @@ export class TurnServer implements Relay {
 
   /** Refresh, CreatePermission and ChannelBind: requests on an existing allocation. */
   private onAllocationRequest(m: StunMessage, address: string, port: number, reply: ReplyFn): void {
-    const allocation = this.find(address, port);
-    if (!allocation) return reply(StunClass.error, (w) => w.addError(437, 'Allocation Mismatch'));
+    // RFC 8656 §7.3, §9.2, §11.2: authenticate first, then look for the allocation.
     const auth = this.auth(m, address, reply, false);
     if (typeof auth === 'number') return;
+    const allocation = this.find(address, port);
+    if (!allocation) return reply(StunClass.error, (w) => w.addError(437, 'Allocation Mismatch'), auth.key);
     // RFC 8656 §5: later requests must use the credentials the allocation was made with.
     if (auth.username !== allocation.username)
       return reply(StunClass.error, (w) => w.addError(441, 'Wrong Credentials'), auth.key);
