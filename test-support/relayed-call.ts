@@ -29,8 +29,8 @@ export async function startLoopbackRelay(options: Partial<RelayOptions> = {}): P
   });
 }
 
-export function turnUrl(port: number): string {
-  return `turn:127.0.0.1:${port}?transport=udp`;
+export function turnUrl(port: number, transport: 'udp' | 'tcp' = 'udp'): string {
+  return `turn:127.0.0.1:${port}?transport=${transport}`;
 }
 
 /** Reject with a message naming `what` unless `promise` settles within `ms`. */
@@ -106,6 +106,8 @@ export interface CandidatePair {
   /** Address of the local relay candidate: which relay the pair runs through. */
   localAddress: string | undefined;
   localPort: number | undefined;
+  /** For a relay candidate, how the client reaches its relay: 'udp', 'tcp' or 'tls'. */
+  relayProtocol: string | undefined;
 }
 
 interface StatsEntry {
@@ -120,6 +122,7 @@ interface StatsEntry {
   address?: string;
   ip?: string;
   port?: number;
+  relayProtocol?: string;
 }
 
 /** Candidate types ('host', 'srflx', 'relay') of both ends of the selected pair, from getStats. */
@@ -142,6 +145,7 @@ export async function selectedPair(link: SimplePeer.Instance): Promise<Candidate
     remote: remote?.candidateType,
     localAddress: local?.address ?? local?.ip,
     localPort: local?.port,
+    relayProtocol: local?.relayProtocol,
   };
 }
 

@@ -36,17 +36,25 @@ afterEach(async () => {
 });
 
 /** The shared body: a relay-only call through the relay at `port`, checked the same way for both. */
-async function callThrough(port: number): Promise<RelayedCall> {
-  sig = await startSignaling({ TURN_SERVERS: turnUrl(port) });
+async function callThrough(port: number, transport: 'udp' | 'tcp' = 'udp'): Promise<RelayedCall> {
+  sig = await startSignaling({ TURN_SERVERS: turnUrl(port, transport) });
   call = await relayOnlyCall(sig, 'interop');
   for (const peer of [call.a, call.b])
     expect(peer.iceServers).toContainEqual(
-      expect.objectContaining({ urls: turnUrl(port), username: expect.stringMatching(/^\d+:\w+$/) }),
+      expect.objectContaining({
+        urls: turnUrl(port, transport),
+        username: expect.stringMatching(/^\d+:\w+$/),
+      }),
     );
 
   for (const peer of [call.a, call.b]) {
     const pair = await selectedPair(peer.link!);
-    expect(pair).toMatchObject({ local: 'relay', remote: 'relay', localAddress: '127.0.0.1' });
+    expect(pair).toMatchObject({
+      local: 'relay',
+      remote: 'relay',
+      localAddress: '127.0.0.1',
+      relayProtocol: transport,
+    });
   }
   const stream = new MessageStream(call);
   for (let i = 0; i < MESSAGES; i++) stream.send();
@@ -70,5 +78,22 @@ describe.skipIf(!hasCoturn)('relay-only WebRTC through coturn and through the bu
     expect(allocations).toBeGreaterThanOrEqual(2);
     expect(counters.channelDataIn).toBeGreaterThanOrEqual(2 * MESSAGES);
     expect(counters.channelDataOut).toBeGreaterThanOrEqual(2 * MESSAGES);
+  }, 60_000);
+
+  it('the bundled relay over TCP: clients reach it on a stream, and closing the stream frees the allocation', async () => {
+    bundled = await startLoopbackRelay();
+    const relay = bundled;
+    const through = await callThrough(relay.address.port, 'tcp');
+    const { allocations, tcpConnections, counters } = relay.stats();
+    expect(allocations).toBeGreaterThanOrEqual(2);
+    expect(tcpConnections).toBe(allocations);
+    expect(counters.channelDataIn).toBeGreaterThanOrEqual(2 * MESSAGES);
+    expect(counters.channelDataOut).toBeGreaterThanOrEqual(2 * MESSAGES);
+    await through.close();
+    call = undefined;
+    // RFC 8656 §3.1: the allocation lives as long as its TCP connection.
+    await expect
+      .poll(() => relay.stats(), { timeout: 10_000 })
+      .toMatchObject({ allocations: 0, tcpConnections: 0, relaySockets: 0 });
   }, 60_000);
 });

@@ -28,6 +28,8 @@ describe.skipIf(!present)('turnutils_uclient against the bundled relay', () => {
     ['Send and Data indications', ['-s'], 'uclient'],
     // Without -u, uclient's username is the bare "<expiry>" the REST API draft allows (coturn accepts it).
     ['ChannelData with bare-expiry usernames', [] as string[], null],
+    // TURN over TCP (RFC 8656 §3.1): frames on a stream, ChannelData padded; UDP still to the peers.
+    ['TCP from client to relay, ChannelData', ['-t'], 'uclient'],
   ])(
     'relays every packet over %s',
     async (mode, extra, user) => {

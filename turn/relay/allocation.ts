@@ -28,9 +28,21 @@ export interface ChannelBinding {
   expiresAt: number;
 }
 
+/**
+ * Where a client's messages come from and its answers go: a 5-tuple on the UDP listener, or one TCP
+ * connection (RFC 8656 §3.1). `send` never throws.
+ */
+export interface ClientLink {
+  readonly address: string;
+  readonly port: number;
+  /** Unique among the clients of both transports. */
+  readonly key: string;
+  /** A stream: ChannelData is padded to four bytes (RFC 8656 §12.5). */
+  readonly stream: boolean;
+  send(buf: Buffer): void;
+}
+
 export interface AllocationContext {
-  /** The relay's listening socket: what the client talks to. */
-  listener: Socket;
   counters: RelayCounters;
   now: () => number;
   /** Bytes per second in both directions together; undefined for no cap. */
@@ -46,7 +58,7 @@ export class Allocation {
   private closed = false;
 
   constructor(
-    readonly client: { address: string; port: number },
+    readonly client: ClientLink,
     readonly socket: Socket,
     readonly relayed: TransportAddress,
     readonly username: string,
@@ -154,11 +166,13 @@ export class Allocation {
     const binding = this.channelOfPeer(address, port);
     let out: Buffer;
     if (binding && binding.expiresAt > now) {
-      // RFC 8656 §12.4: over UDP the ChannelData need not be padded.
-      out = Buffer.allocUnsafe(4 + msg.length);
+      // RFC 8656 §12.5: over UDP the ChannelData need not be padded; over a stream it must be.
+      const pad = this.client.stream ? (4 - (msg.length % 4)) % 4 : 0;
+      out = Buffer.allocUnsafe(4 + msg.length + pad);
       out.writeUInt16BE(binding.number, 0);
       out.writeUInt16BE(msg.length, 2);
       msg.copy(out, 4);
+      if (pad) out.fill(0, 4 + msg.length);
       c.channelDataOut++;
     } else {
       out = new StunWriter(Method.data, StunClass.indication, randomTransactionId())
@@ -167,7 +181,7 @@ export class Allocation {
         .build();
       c.dataIndications++;
     }
-    this.send(this.ctx.listener, out, 0, out.length, this.client.port, this.client.address);
+    if (!this.closed) this.client.send(out);
   }
 
   /** Token bucket over bytes in both directions; a burst of one second's worth. */

@@ -5,7 +5,14 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseTurnUsername, turnPassword } from '../credentials/rest-credentials.js';
-import { verifyIntegrity, type StunMessage } from '../stun/message.js';
+import {
+  Attr,
+  StunClass,
+  getText,
+  verifyIntegrity,
+  type StunMessage,
+  type StunWriter,
+} from '../stun/message.js';
 
 /** RFC 8489 §9.2.2: key = MD5(username ":" realm ":" password). */
 export function longTermKey(username: string, realm: string, password: string): Buffer {
@@ -82,4 +89,64 @@ export function authenticate(
     if (verifyIntegrity(message, key)) return { ok: true, username, userId: parsed.userId, key };
   }
   return { ok: false, code: 401, reason: 'Unauthorized' };
+}
+
+/** Answer the request being handled: class, attributes, and the key to sign with (none for 401/438). */
+export type ReplyFn = (cls: StunClass, build: (w: StunWriter) => void, key?: Buffer) => void;
+
+/** Attributes this relay understands in a request; other comprehension-required ones get 420. */
+const UNDERSTOOD = new Set<number>([
+  Attr.username,
+  Attr.realm,
+  Attr.nonce,
+  Attr.lifetime,
+  Attr.requestedTransport,
+  Attr.requestedAddressFamily,
+  Attr.evenPort,
+  Attr.reservationToken,
+  Attr.xorPeerAddress,
+  Attr.data,
+  Attr.channelNumber,
+  Attr.priority,
+  Attr.useCandidate,
+]);
+
+/**
+ * Authenticate a request; on failure answer as RFC 8489 §9.2.4 says (401 and 438 carry REALM and a fresh
+ * NONCE) and return the error code. Also answers 420 for unknown comprehension-required attributes, which
+ * RFC 8489 §6.3.1 checks once authentication is done.
+ */
+export function authorize(
+  m: StunMessage,
+  reply: ReplyFn,
+  options: Parameters<typeof authenticate>[2],
+): (AuthResult & { ok: true }) | number {
+  const result = authenticate(
+    m,
+    { username: getText(m, Attr.username), realm: getText(m, Attr.realm), nonce: getText(m, Attr.nonce) },
+    options,
+  );
+  if (!result.ok) {
+    reply(StunClass.error, (w) => {
+      w.addError(result.code, result.reason);
+      if (result.code !== 400)
+        w.addText(Attr.realm, options.realm).addText(Attr.nonce, options.nonces.issue(options.clientAddress));
+    });
+    return result.code;
+  }
+  const unknown = m.attributes.filter((a) => a.type < 0x8000 && !UNDERSTOOD.has(a.type)).map((a) => a.type);
+  if (unknown.length > 0) {
+    reply(
+      StunClass.error,
+      (w) => {
+        w.addError(420, 'Unknown Attribute');
+        const v = Buffer.alloc(unknown.length * 2);
+        unknown.forEach((t, i) => v.writeUInt16BE(t, i * 2));
+        w.add(Attr.unknownAttributes, v);
+      },
+      result.key,
+    );
+    return 420;
+  }
+  return result;
 }

@@ -41,6 +41,14 @@ export interface TurnServerOptions {
   reservationMs?: number;
   /** Ports tried before an Allocate gets 508. Default 64. */
   bindAttempts?: number;
+  /** Accept clients over TCP too, on the same port number (RFC 8656 §3.1). Default true. */
+  tcp?: boolean;
+  /** TCP connections open at once; more are refused. Default 2000. */
+  maxTcpConnections?: number;
+  /** A TCP connection with no allocation is closed after this idle time, ms. Default 30 000. */
+  tcpIdleMs?: number;
+  /** Bytes waiting to be written to one TCP client before relayed packets are dropped. Default 1 MiB. */
+  tcpSendBufferBytes?: number;
   /** How often expired allocations, permissions, channels and reservations are swept, ms. Default 1000. */
   sweepIntervalMs?: number;
   logger?: Logger | undefined;
@@ -58,6 +66,9 @@ export const TURN_SERVER_DEFAULTS = {
   reservationMs: 30_000,
   bindAttempts: 64,
   sweepIntervalMs: 1000,
+  maxTcpConnections: 2000,
+  tcpIdleMs: 30_000,
+  tcpSendBufferBytes: 1 << 20,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof TURN_SERVER_DEFAULTS]: number };

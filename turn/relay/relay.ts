@@ -15,6 +15,8 @@ export interface RelayStats {
   allocations: number;
   /** Relay sockets open: one per allocation, plus reserved ports (EVEN-PORT with R). */
   relaySockets: number;
+  /** TURN-over-TCP client connections open. */
+  tcpConnections: number;
   counters: RelayCounters;
 }
 

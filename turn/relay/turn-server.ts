@@ -1,5 +1,6 @@
 /**
- * The bundled STUN/TURN relay over UDP (RFC 8489, RFC 8656): Binding, Allocate, Refresh, CreatePermission,
+ * The bundled STUN/TURN relay, clients over UDP or TCP, relaying UDP (RFC 8489, RFC 8656): Binding,
+ * Allocate, Refresh, CreatePermission,
  * ChannelBind, Send/Data indications and ChannelData, with TURN REST API credentials, stateless nonces, a
  * peer-address policy, quotas and lifetimes. Nothing read from the network can throw out of a handler.
  */
@@ -16,7 +17,6 @@ import {
   decodeType,
   getAllAttrs,
   getAttr,
-  getText,
   isChannelData,
   MAX_CHANNEL,
   MIN_CHANNEL,
@@ -25,8 +25,9 @@ import {
   type TransportAddress,
 } from '../stun/message.js';
 import { PeerPolicy } from '../peer-policy.js';
-import { Allocation } from './allocation.js';
-import { NonceIssuer, authenticate } from './auth.js';
+import { Allocation, type ClientLink } from './allocation.js';
+import { TcpListener } from './tcp-listener.js';
+import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
 import { RelayPorts, bindUdp } from './relay-ports.js';
 import { TURN_SERVER_DEFAULTS, type Limits, type TurnServerOptions } from './options.js';
@@ -36,24 +37,6 @@ import type { Relay, RelayStats } from './relay.js';
 
 const SOFTWARE = 'relay-platform';
 const UDP = 17;
-/** Attributes this relay understands in a request; other comprehension-required ones get 420. */
-const UNDERSTOOD = new Set<number>([
-  Attr.username,
-  Attr.realm,
-  Attr.nonce,
-  Attr.lifetime,
-  Attr.requestedTransport,
-  Attr.requestedAddressFamily,
-  Attr.evenPort,
-  Attr.reservationToken,
-  Attr.xorPeerAddress,
-  Attr.data,
-  Attr.channelNumber,
-  Attr.priority,
-  Attr.useCandidate,
-]);
-
-type ReplyFn = (cls: StunClass, build: (w: StunWriter) => void, key?: Buffer) => void;
 
 function defaultRelayIp(host: string): string {
   if (host !== '0.0.0.0') return host;
@@ -64,7 +47,10 @@ function defaultRelayIp(host: string): string {
 
 export class TurnServer implements Relay {
   readonly counters: RelayCounters = newCounters();
+  /** UDP clients' allocations by address and port (no string built per packet); TCP ones by link key. */
   private readonly allocations = new Map<string, Map<number, Allocation>>();
+  private readonly streamAllocations = new Map<string, Allocation>();
+  private tcp: TcpListener | undefined;
   /** Allocates still binding a port, by 5-tuple, with their user: they count against the quotas. */
   private readonly pending = new Map<string, string>();
   private readonly perUser = new Map<string, number>();
@@ -98,14 +84,45 @@ export class TurnServer implements Relay {
     this.relayIp = defaultRelayIp(o.host);
   }
 
+  private listenTcp(port: number): Promise<TcpListener | null> {
+    return TcpListener.start({
+      host: this.o.host,
+      port,
+      maxConnections: this.limits.maxTcpConnections,
+      idleMs: this.limits.tcpIdleMs,
+      sendBufferBytes: this.limits.tcpSendBufferBytes,
+      counters: this.counters,
+      logger: this.o.logger,
+      onFrame: (frame, link) => this.onFrame(frame, link),
+      allocated: (link) => this.streamAllocations.has(link.key),
+      onClose: (link) => {
+        const allocation = this.streamAllocations.get(link.key);
+        if (allocation) void this.remove(allocation);
+      },
+    });
+  }
+
   static async start(options: TurnServerOptions): Promise<TurnServer> {
     const server = new TurnServer(options);
-    const listener = await bindUdp(options.host, options.port);
-    if (!listener) throw new Error(`TURN port ${options.host}:${options.port} is not available`);
-    server.listener = listener;
-    server.address = { host: options.host, port: listener.address().port };
-    listener.on('message', (msg, rinfo) => server.onDatagram(msg, rinfo.address, rinfo.port));
-    listener.on('error', (err) => options.logger?.warn({ err }, 'relay listener error'));
+    // The TCP listener takes the UDP port's number; with port 0 that number may be taken for TCP, so a
+    // few fresh ports are tried.
+    for (let attempt = 0; ; attempt++) {
+      const listener = await bindUdp(options.host, options.port);
+      if (!listener) throw new Error(`TURN port ${options.host}:${options.port} is not available`);
+      const port = listener.address().port;
+      const tcp = options.tcp === false ? undefined : await server.listenTcp(port);
+      if (tcp === null) {
+        listener.close();
+        if (options.port === 0 && attempt < 5) continue;
+        throw new Error(`TURN TCP port ${options.host}:${port} is not available`);
+      }
+      server.listener = listener;
+      server.tcp = tcp;
+      server.address = { host: options.host, port };
+      break;
+    }
+    server.listener.on('message', (msg, rinfo) => server.onDatagram(msg, rinfo.address, rinfo.port));
+    server.listener.on('error', (err) => options.logger?.warn({ err }, 'relay listener error'));
     server.sweeper = setInterval(() => server.sweep(), server.limits.sweepIntervalMs);
     server.sweeper.unref();
     return server;
@@ -116,17 +133,27 @@ export class TurnServer implements Relay {
   }
 
   stats(): RelayStats {
-    let sockets = this.ports.reserved;
+    let sockets = this.ports.reserved + this.streamAllocations.size;
     for (const byPort of this.allocations.values()) sockets += byPort.size;
-    return { allocations: this.count, relaySockets: sockets, counters: this.counters };
+    return {
+      allocations: this.count,
+      relaySockets: sockets,
+      tcpConnections: this.tcp?.size ?? 0,
+      counters: this.counters,
+    };
   }
 
   /**
-   * The allocation on this 5-tuple. One past its lifetime is gone even before the sweep reaches it: a
+   * The allocation of this client. One past its lifetime is gone even before the sweep reaches it: a
    * Refresh must get 437 rather than bring it back (RFC 8656 §7.3), and nothing more is relayed for it.
    */
-  private find(address: string, port: number): Allocation | undefined {
-    const allocation = this.allocations.get(address)?.get(port);
+  private find(link: ClientLink): Allocation | undefined {
+    return this.live(
+      link.stream ? this.streamAllocations.get(link.key) : this.allocations.get(link.address)?.get(link.port),
+    );
+  }
+
+  private live(allocation: Allocation | undefined): Allocation | undefined {
     if (allocation && allocation.expiresAt <= this.now()) {
       void this.remove(allocation);
       return undefined;
@@ -134,31 +161,61 @@ export class TurnServer implements Relay {
     return allocation;
   }
 
-  /** Every datagram on the listening port. ChannelData first: it is the hot path. */
+  private udpLink(address: string, port: number): ClientLink {
+    const listener = this.listener;
+    const log = this.log;
+    return {
+      address,
+      port,
+      key: `${address}|${port}`,
+      stream: false,
+      send(buf) {
+        try {
+          listener.send(buf, 0, buf.length, port, address);
+        } catch (err) {
+          log?.debug({ err }, 'send to client failed');
+        }
+      },
+    };
+  }
+
+  /** Every datagram on the listening port. ChannelData first: it is the hot path, and builds nothing. */
   private onDatagram(buf: Buffer, address: string, port: number): void {
     try {
-      if (isChannelData(buf)) return this.onChannelData(buf, address, port);
-      const parsed = parseStun(buf);
-      if (!parsed.ok) {
-        this.counters.malformed++;
-        // A request whose header parsed still gets an answer (RFC 8489 §6.3.1), without integrity.
-        if (parsed.header && (buf[0]! & 0x01) === 0 && (buf[1]! & 0x10) === 0) {
-          const transactionId = Buffer.from(buf.subarray(8, 20));
-          const { method } = decodeType(buf.readUInt16BE(0));
-          const out = new StunWriter(method, StunClass.error, transactionId).addError(400, 'Bad Request');
-          this.sendToClient(out.build({ fingerprint: true }), address, port);
-        }
-        return;
-      }
-      this.onStun(parsed.message, address, port);
+      if (isChannelData(buf))
+        return this.onChannelData(buf, this.live(this.allocations.get(address)?.get(port)));
+      this.onStunBytes(buf, this.udpLink(address, port));
     } catch (err) {
       this.counters.malformed++;
       this.log?.warn({ err }, 'datagram handler failed');
     }
   }
 
-  private onChannelData(buf: Buffer, address: string, port: number): void {
-    const allocation = this.find(address, port);
+  /** Every frame from a TCP client. */
+  private onFrame(buf: Buffer, link: ClientLink): void {
+    try {
+      if (isChannelData(buf)) return this.onChannelData(buf, this.find(link));
+      this.onStunBytes(buf, link);
+    } catch (err) {
+      this.counters.malformed++;
+      this.log?.warn({ err }, 'frame handler failed');
+    }
+  }
+
+  private onStunBytes(buf: Buffer, link: ClientLink): void {
+    const parsed = parseStun(buf);
+    if (parsed.ok) return this.onStun(parsed.message, link);
+    this.counters.malformed++;
+    // A request whose header parsed still gets an answer (RFC 8489 §6.3.1), without integrity.
+    if (parsed.header && (buf[0]! & 0x01) === 0 && (buf[1]! & 0x10) === 0) {
+      const transactionId = Buffer.from(buf.subarray(8, 20));
+      const { method } = decodeType(buf.readUInt16BE(0));
+      const out = new StunWriter(method, StunClass.error, transactionId).addError(400, 'Bad Request');
+      if (!this.closing) link.send(out.build({ fingerprint: true }));
+    }
+  }
+
+  private onChannelData(buf: Buffer, allocation: Allocation | undefined): void {
     const number = buf.readUInt16BE(0);
     const length = buf.readUInt16BE(2);
     if (!allocation || number > MAX_CHANNEL || 4 + length > buf.length) {
@@ -173,29 +230,29 @@ export class TurnServer implements Relay {
     allocation.toPeer(buf, 4, length, binding.address, binding.port, true);
   }
 
-  private onStun(m: StunMessage, address: string, port: number): void {
+  private onStun(m: StunMessage, link: ClientLink): void {
     const reply: ReplyFn = (cls, build, key) => {
       const w = new StunWriter(m.method, cls, m.transactionId);
       build(w);
       w.addText(Attr.software, SOFTWARE);
-      this.sendToClient(w.build({ integrityKey: key, fingerprint: true }), address, port);
+      if (!this.closing) link.send(w.build({ integrityKey: key, fingerprint: true }));
     };
     if (m.cls === StunClass.indication) {
-      if (m.method === Method.send) this.onSend(m, address, port);
+      if (m.method === Method.send) this.onSend(m, link);
       return;
     }
     if (m.cls !== StunClass.request) return;
     switch (m.method) {
       case Method.binding:
         return reply(StunClass.success, (w) =>
-          w.addAddress(Attr.xorMappedAddress, this.transport(address, port)),
+          w.addAddress(Attr.xorMappedAddress, this.transport(link.address, link.port)),
         );
       case Method.allocate:
-        return this.onAllocate(m, address, port, reply);
+        return this.onAllocate(m, link, reply);
       case Method.refresh:
       case Method.createPermission:
       case Method.channelBind:
-        return this.onAllocationRequest(m, address, port, reply);
+        return this.onAllocationRequest(m, link, reply);
       default:
         return reply(StunClass.error, (w) => w.addError(400, 'Bad Request'));
     }
@@ -205,46 +262,16 @@ export class TurnServer implements Relay {
     return { address, port, family: 'IPv4' };
   }
 
-  /**
-   * Authenticate; on failure answer as RFC 8489 §9.2.4 says (401 and 438 carry REALM and a fresh NONCE)
-   * and return the error code. Also answers 420 for unknown comprehension-required attributes (§6.3.1).
-   */
   private auth(m: StunMessage, address: string, reply: ReplyFn, checkExpiry: boolean) {
-    const result = authenticate(
-      m,
-      { username: getText(m, Attr.username), realm: getText(m, Attr.realm), nonce: getText(m, Attr.nonce) },
-      {
-        realm: this.o.realm,
-        secrets: this.o.secrets,
-        nonces: this.nonces,
-        clientAddress: address,
-        checkExpiry,
-        now: this.now(),
-      },
-    );
-    if (!result.ok) {
-      reply(StunClass.error, (w) => {
-        w.addError(result.code, result.reason);
-        if (result.code !== 400)
-          w.addText(Attr.realm, this.o.realm).addText(Attr.nonce, this.nonces.issue(address));
-      });
-      return result.code;
-    }
-    const unknown = m.attributes.filter((a) => a.type < 0x8000 && !UNDERSTOOD.has(a.type)).map((a) => a.type);
-    if (unknown.length > 0) {
-      reply(
-        StunClass.error,
-        (w) => {
-          w.addError(420, 'Unknown Attribute');
-          const v = Buffer.alloc(unknown.length * 2);
-          unknown.forEach((t, i) => v.writeUInt16BE(t, i * 2));
-          w.add(Attr.unknownAttributes, v);
-        },
-        result.key,
-      );
-      return 420;
-    }
-    return result;
+    const { realm, secrets } = this.o;
+    return authorize(m, reply, {
+      realm,
+      secrets,
+      nonces: this.nonces,
+      clientAddress: address,
+      checkExpiry,
+      now: this.now(),
+    });
   }
 
   /**
@@ -271,18 +298,17 @@ export class TurnServer implements Relay {
     return (this.perUser.get(userId) ?? 0) + pending + this.ports.reservedBy(userId);
   }
 
-  private onAllocate(m: StunMessage, address: string, port: number, reply: ReplyFn): void {
-    const existing = this.find(address, port);
+  private onAllocate(m: StunMessage, link: ClientLink, reply: ReplyFn): void {
+    const existing = this.find(link);
     if (existing) {
       // A retransmitted Allocate gets the same answer; any other is a mismatch (RFC 8656 §7.2).
-      if (existing.allocateTransactionId.equals(m.transactionId))
-        this.sendToClient(existing.allocateResponse, address, port);
+      if (existing.allocateTransactionId.equals(m.transactionId)) link.send(existing.allocateResponse);
       else reply(StunClass.error, (w) => w.addError(437, 'Allocation Mismatch'));
       return;
     }
-    const key5 = `${address}|${port}`;
+    const key5 = link.key;
     if (this.pending.has(key5)) return; // still binding a port for the first copy of this request
-    const auth = this.auth(m, address, reply, true);
+    const auth = this.auth(m, link.address, reply, true);
     if (typeof auth === 'number') return this.countAllocate(String(auth));
     const fail = (code: number, reason: string) => {
       this.countAllocate(String(code));
@@ -309,7 +335,7 @@ export class TurnServer implements Relay {
     }
 
     this.pending.set(key5, auth.userId);
-    const done = this.createAllocation(m, address, port, auth, evenPort, reserved, fail)
+    const done = this.createAllocation(m, link, auth, evenPort, reserved, fail)
       .catch((err: unknown) => {
         this.counters.malformed++;
         this.log?.warn({ err }, 'allocate failed');
@@ -323,8 +349,7 @@ export class TurnServer implements Relay {
 
   private async createAllocation(
     m: StunMessage,
-    address: string,
-    port: number,
+    link: ClientLink,
     auth: { username: string; userId: string; key: Buffer },
     evenPort: Buffer | undefined,
     reserved: Socket | null,
@@ -350,13 +375,13 @@ export class TurnServer implements Relay {
       const w = new StunWriter(Method.allocate, StunClass.success, m.transactionId)
         .addAddress(Attr.xorRelayedAddress, relayed)
         .addUint32(Attr.lifetime, lifetime)
-        .addAddress(Attr.xorMappedAddress, this.transport(address, port));
+        .addAddress(Attr.xorMappedAddress, this.transport(link.address, link.port));
       if (reservationToken) w.add(Attr.reservationToken, reservationToken);
       const response = w
         .addText(Attr.software, SOFTWARE)
         .build({ integrityKey: auth.key, fingerprint: true });
       const allocation = new Allocation(
-        { address, port },
+        link,
         socket,
         relayed,
         auth.username,
@@ -365,22 +390,24 @@ export class TurnServer implements Relay {
         Buffer.from(m.transactionId),
         response,
         {
-          listener: this.listener,
           counters: this.counters,
           now: this.now,
           bandwidthBps: this.o.bandwidthBps,
         },
       );
       socket.on('error', (err) => this.log?.debug({ err }, 'relay socket error'));
-      let byPort = this.allocations.get(address);
-      if (!byPort) this.allocations.set(address, (byPort = new Map<number, Allocation>()));
-      byPort.set(port, allocation);
+      if (link.stream) this.streamAllocations.set(link.key, allocation);
+      else {
+        let byPort = this.allocations.get(link.address);
+        if (!byPort) this.allocations.set(link.address, (byPort = new Map<number, Allocation>()));
+        byPort.set(link.port, allocation);
+      }
       this.count++;
       this.perUser.set(auth.userId, (this.perUser.get(auth.userId) ?? 0) + 1);
       socket = null; // owned by the allocation now
       this.countAllocate('success');
       this.log?.debug({ user: auth.userId, relayPort: relayed.port, lifetime }, 'allocation created');
-      this.sendToClient(response, address, port);
+      if (!this.closing) link.send(response);
     } finally {
       socket?.close();
     }
@@ -391,11 +418,11 @@ export class TurnServer implements Relay {
   }
 
   /** Refresh, CreatePermission and ChannelBind: requests on an existing allocation. */
-  private onAllocationRequest(m: StunMessage, address: string, port: number, reply: ReplyFn): void {
+  private onAllocationRequest(m: StunMessage, link: ClientLink, reply: ReplyFn): void {
     // RFC 8656 §7.3, §9.2, §11.2: authenticate first, then look for the allocation.
-    const auth = this.auth(m, address, reply, false);
+    const auth = this.auth(m, link.address, reply, false);
     if (typeof auth === 'number') return;
-    const allocation = this.find(address, port);
+    const allocation = this.find(link);
     if (!allocation) return reply(StunClass.error, (w) => w.addError(437, 'Allocation Mismatch'), auth.key);
     // RFC 8656 §5: later requests must use the credentials the allocation was made with.
     if (auth.username !== allocation.username)
@@ -461,8 +488,8 @@ export class TurnServer implements Relay {
     return ok();
   }
 
-  private onSend(m: StunMessage, address: string, port: number): void {
-    const allocation = this.find(address, port);
+  private onSend(m: StunMessage, link: ClientLink): void {
+    const allocation = this.find(link);
     const peerAttr = getAttr(m, Attr.xorPeerAddress);
     const data = getAttr(m, Attr.data);
     if (!allocation || !peerAttr || !data) return;
@@ -471,20 +498,17 @@ export class TurnServer implements Relay {
     allocation.toPeer(data, 0, data.length, peer.address, peer.port, false);
   }
 
-  private sendToClient(buf: Buffer, address: string, port: number): void {
-    if (this.closing) return;
-    try {
-      this.listener.send(buf, 0, buf.length, port, address);
-    } catch (err) {
-      this.log?.debug({ err }, 'send to client failed');
-    }
-  }
-
   private remove(allocation: Allocation): Promise<void> {
-    const byPort = this.allocations.get(allocation.client.address);
-    if (byPort?.get(allocation.client.port) !== allocation) return Promise.resolve();
-    byPort.delete(allocation.client.port);
-    if (byPort.size === 0) this.allocations.delete(allocation.client.address);
+    const { client } = allocation;
+    if (client.stream) {
+      if (this.streamAllocations.get(client.key) !== allocation) return Promise.resolve();
+      this.streamAllocations.delete(client.key);
+    } else {
+      const byPort = this.allocations.get(client.address);
+      if (byPort?.get(client.port) !== allocation) return Promise.resolve();
+      byPort.delete(client.port);
+      if (byPort.size === 0) this.allocations.delete(client.address);
+    }
     this.count--;
     const left = (this.perUser.get(allocation.userId) ?? 1) - 1;
     if (left > 0) this.perUser.set(allocation.userId, left);
@@ -493,14 +517,20 @@ export class TurnServer implements Relay {
     return allocation.close();
   }
 
+  /** A snapshot of every allocation, UDP and TCP. */
+  private everyAllocation(): Allocation[] {
+    const all = [...this.streamAllocations.values()];
+    for (const byPort of this.allocations.values()) all.push(...byPort.values());
+    return all;
+  }
+
   /** Delete expired allocations (closing their sockets), permissions, channels and reservations. */
   sweep(): void {
     const now = this.now();
-    for (const byPort of [...this.allocations.values()])
-      for (const a of [...byPort.values()]) {
-        if (a.expiresAt <= now) void this.remove(a);
-        else a.sweep(now);
-      }
+    for (const a of this.everyAllocation()) {
+      if (a.expiresAt <= now) void this.remove(a);
+      else a.sweep(now);
+    }
     this.ports.sweep(now);
   }
 
@@ -511,8 +541,8 @@ export class TurnServer implements Relay {
       // Allocates still binding a port see `closing` and give their socket back; wait for them first.
       await Promise.allSettled([...this.inflight]);
       const all: Promise<void>[] = [this.ports.close()];
-      for (const byPort of [...this.allocations.values()])
-        for (const a of [...byPort.values()]) all.push(this.remove(a));
+      for (const a of this.everyAllocation()) all.push(this.remove(a));
+      if (this.tcp) all.push(this.tcp.close());
       all.push(new Promise((res) => this.listener.close(() => res())));
       await Promise.all(all);
     })();
