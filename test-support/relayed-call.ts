@@ -88,9 +88,9 @@ export async function relayOnlyCall(
     await a.close();
     throw err;
   }
-  const close = async () => {
-    await Promise.all([a.close(), b.close()]);
-  };
+  // Idempotent: a test may end the call itself and leave the same close to its teardown.
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= Promise.all([a.close(), b.close()]).then(() => undefined));
   try {
     await within(Promise.all([a.connected, b.connected]), CONNECT_TIMEOUT_MS, 'relay-only peers connect');
   } catch (err) {

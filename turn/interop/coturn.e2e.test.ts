@@ -5,8 +5,9 @@
  * from her welcome, bob's from POST /v1/turn-credentials. Both relays must accept them, and the call must
  * run relay to relay with data both ways.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startCoturn, type Coturn } from '../../test-support/sdk-coturn.js';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach } from '../../test-support/cleanup.js';
+import { startCoturn } from '../../test-support/sdk-coturn.js';
 import {
   MessageStream,
   relayOnlyCall,
@@ -15,30 +16,18 @@ import {
   turnUrl,
   type RelayedCall,
 } from '../../test-support/relayed-call.js';
-import { startSignaling, type RunningSignaling } from '../../test-support/signaling.js';
+import { startSignaling } from '../../test-support/signaling.js';
 import { findTool } from '../../test-support/tools.js';
-import type { Relay } from '../relay/relay.js';
 
 const hasCoturn = findTool('turnserver') !== null || process.env.CI !== undefined;
 const MESSAGES = 20;
 
-let sig: RunningSignaling | undefined;
-let call: RelayedCall | undefined;
-let coturn: Coturn | null = null;
-let bundled: Relay | undefined;
-afterEach(async () => {
-  await call?.close();
-  await sig?.close();
-  await coturn?.stop();
-  await bundled?.close();
-  call = sig = bundled = undefined;
-  coturn = null;
-});
+const defer = closeAfterEach();
 
 /** The shared body: a relay-only call through the relay at `port`, checked the same way for both. */
 async function callThrough(port: number, transport: 'udp' | 'tcp' = 'udp'): Promise<RelayedCall> {
-  sig = await startSignaling({ TURN_SERVERS: turnUrl(port, transport) });
-  call = await relayOnlyCall(sig, 'interop');
+  const sig = defer(await startSignaling({ TURN_SERVERS: turnUrl(port, transport) }), (x) => x.close());
+  const call = defer(await relayOnlyCall(sig, 'interop'), (x) => x.close());
   for (const peer of [call.a, call.b])
     expect(peer.iceServers).toContainEqual(
       expect.objectContaining({
@@ -65,12 +54,12 @@ async function callThrough(port: number, transport: 'udp' | 'tcp' = 'udp'): Prom
 
 describe.skipIf(!hasCoturn)('relay-only WebRTC through coturn and through the bundled relay', () => {
   it('coturn accepts credentials minted by our signaling and relays the call', async () => {
-    coturn = await startCoturn();
-    await callThrough(coturn!.port);
+    const coturn = defer((await startCoturn())!, (x) => x.stop());
+    await callThrough(coturn.port);
   }, 60_000);
 
   it('the bundled relay does the same, with the data on channels', async () => {
-    bundled = await startLoopbackRelay();
+    const bundled = defer(await startLoopbackRelay(), (x) => x.close());
     await callThrough(bundled.address.port);
     const { allocations, counters } = bundled.stats();
     // At least one allocation per peer (libwebrtc allocates from each local interface), and the
@@ -81,8 +70,7 @@ describe.skipIf(!hasCoturn)('relay-only WebRTC through coturn and through the bu
   }, 60_000);
 
   it('the bundled relay over TCP: clients reach it on a stream, and closing the stream frees the allocation', async () => {
-    bundled = await startLoopbackRelay();
-    const relay = bundled;
+    const relay = defer(await startLoopbackRelay(), (x) => x.close());
     const through = await callThrough(relay.address.port, 'tcp');
     const { allocations, tcpConnections, counters } = relay.stats();
     expect(allocations).toBeGreaterThanOrEqual(2);
@@ -90,7 +78,6 @@ describe.skipIf(!hasCoturn)('relay-only WebRTC through coturn and through the bu
     expect(counters.channelDataIn).toBeGreaterThanOrEqual(2 * MESSAGES);
     expect(counters.channelDataOut).toBeGreaterThanOrEqual(2 * MESSAGES);
     await through.close();
-    call = undefined;
     // RFC 8656 §3.1: the allocation lives as long as its TCP connection.
     await expect
       .poll(() => relay.stats(), { timeout: 10_000 })

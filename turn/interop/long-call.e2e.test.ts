@@ -4,17 +4,16 @@
  * or permission lapsing, the data path falling back from ChannelData to indications, a timer firing once
  * and never again) cannot show in a short test.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach } from '../../test-support/cleanup.js';
 import {
   MessageStream,
   relayOnlyCall,
   selectedPair,
   startLoopbackRelay,
   turnUrl,
-  type RelayedCall,
 } from '../../test-support/relayed-call.js';
-import { startSignaling, type RunningSignaling } from '../../test-support/signaling.js';
-import type { Relay } from '../relay/relay.js';
+import { startSignaling } from '../../test-support/signaling.js';
 import type { RelayCounters } from '../relay/relay-metrics.js';
 
 const CALL_S = 200;
@@ -23,31 +22,23 @@ const SEND_EVERY_MS = 500;
 /** ICE checks go as Send/Data indications until libwebrtc binds channels, which it does as the call starts. */
 const WARM_UP_MS = 5_000;
 
-let relay: Relay | undefined;
-let sig: RunningSignaling | undefined;
-let call: RelayedCall | undefined;
-let pump: NodeJS.Timeout | undefined;
-afterEach(async () => {
-  clearInterval(pump);
-  await call?.close();
-  await sig?.close();
-  await relay?.close();
-  pump = call = sig = relay = undefined;
-});
+const defer = closeAfterEach();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('long relay-only call through the bundled relay', () => {
   it(`carries data both ways for ${CALL_S} s as ChannelData, losing nothing`, async () => {
-    relay = await startLoopbackRelay();
-    const r = relay;
-    sig = await startSignaling({ TURN_SERVERS: turnUrl(r.address.port) });
-    call = await relayOnlyCall(sig, 'long');
+    const r = defer(await startLoopbackRelay(), (x) => x.close());
+    const sig = defer(await startSignaling({ TURN_SERVERS: turnUrl(r.address.port) }), (x) => x.close());
+    const call = defer(await relayOnlyCall(sig, 'long'), (x) => x.close());
     const pair = await selectedPair(call.a.link!);
     expect(pair).toMatchObject({ local: 'relay', remote: 'relay' });
 
     const stream = new MessageStream(call);
-    pump = setInterval(() => stream.send(), SEND_EVERY_MS);
+    const pump = defer(
+      setInterval(() => stream.send(), SEND_EVERY_MS),
+      clearInterval,
+    );
     await sleep(WARM_UP_MS);
     const indications = (c: RelayCounters) => c.sendIndications + c.dataIndications;
     const afterWarmUp = { ...r.stats().counters };

@@ -5,7 +5,8 @@
  * ties later requests to the allocation's credential; only Allocate checks the REST expiry), so the
  * allocations live on and data keeps arriving, while a new allocation with it is refused.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach } from '../../test-support/cleanup.js';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import {
   MessageStream,
@@ -13,33 +14,23 @@ import {
   selectedPair,
   startLoopbackRelay,
   turnUrl,
-  type RelayedCall,
 } from '../../test-support/relayed-call.js';
-import { startSignaling, TEST_TURN_SECRET, type RunningSignaling } from '../../test-support/signaling.js';
+import { startSignaling, TEST_TURN_SECRET } from '../../test-support/signaling.js';
 import { TurnClient } from '../../test-support/turn-client.js';
-import type { Relay } from '../relay/relay.js';
 
 const LIFETIME_S = 4;
 const CREDENTIAL_TTL_S = 3;
 const SEND_EVERY_MS = 250;
 
-let relay: Relay | undefined;
-let sig: RunningSignaling | undefined;
-let call: RelayedCall | undefined;
-let pump: NodeJS.Timeout | undefined;
-afterEach(async () => {
-  clearInterval(pump);
-  await call?.close();
-  await sig?.close();
-  await relay?.close();
-  pump = call = sig = relay = undefined;
-});
+const defer = closeAfterEach();
 
 describe('allocation refresh through the bundled relay', () => {
   it('keeps a relay-only call up across refresh cycles after its credential expired', async () => {
-    relay = await startLoopbackRelay({ defaultLifetimeSec: LIFETIME_S, maxLifetimeSec: LIFETIME_S });
-    sig = await startSignaling();
-    const r = relay;
+    const r = defer(
+      await startLoopbackRelay({ defaultLifetimeSec: LIFETIME_S, maxLifetimeSec: LIFETIME_S }),
+      (x) => x.close(),
+    );
+    const sig = defer(await startSignaling(), (x) => x.close());
     // Minted here rather than by signaling, whose floor is 60 s; same function, same secret.
     const cred = mintTurnCredential({
       secret: TEST_TURN_SECRET,
@@ -49,12 +40,15 @@ describe('allocation refresh through the bundled relay', () => {
     const iceServers = [
       { urls: turnUrl(r.address.port), username: cred.username, credential: cred.credential },
     ];
-    call = await relayOnlyCall(sig, 'refresh', iceServers);
+    const call = defer(await relayOnlyCall(sig, 'refresh', iceServers), (x) => x.close());
     const pairAtStart = await selectedPair(call.a.link!);
     expect(pairAtStart).toMatchObject({ local: 'relay', remote: 'relay' });
 
     const stream = new MessageStream(call);
-    pump = setInterval(() => stream.send(), SEND_EVERY_MS);
+    defer(
+      setInterval(() => stream.send(), SEND_EVERY_MS),
+      clearInterval,
+    );
     const allocations = r.stats().allocations;
     expect(allocations).toBeGreaterThanOrEqual(2);
 

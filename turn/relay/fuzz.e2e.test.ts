@@ -13,13 +13,13 @@
  * mutated Send indications and ChannelData can reach nothing but loopback.
  */
 import { randomInt } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { loadTurnConfig } from '../config.js';
 import {
   Attr,
+  appendFingerprint,
   MAGIC_COOKIE,
   Method,
   StunClass,
@@ -102,11 +102,7 @@ function capture(turn: TurnClient, into: Buffer[]): () => void {
 
 /** A FINGERPRINT over the whole message; shorter than a STUN header (ChannelData) it stays as it is. */
 function withFingerprint(buf: Buffer): Buffer {
-  if (buf.length < 20) return buf;
-  const out = Buffer.concat([buf, Buffer.from([0x80, 0x28, 0, 4, 0, 0, 0, 0])]);
-  out.writeUInt16BE(out.length - 20, 2);
-  out.writeUInt32BE((crc32(out.subarray(0, out.length - 8)) ^ 0x5354554e) >>> 0, out.length - 4);
-  return out;
+  return buf.length < 20 ? buf : appendFingerprint(buf);
 }
 
 /** The message without a trailing FINGERPRINT, if it ends with one. */

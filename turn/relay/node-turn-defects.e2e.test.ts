@@ -5,12 +5,13 @@
  * loopback; node-turn gets a fresh child per test, because several probes crash it.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { crc32 } from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { loadTurnConfig } from '../config.js';
 import {
   Attr,
+  appendAttribute,
+  appendFingerprint,
   Method,
   StunClass,
   StunWriter,
@@ -122,25 +123,6 @@ const has = (list: Array<{ data: Buffer }>, text: string) => texts(list).include
 
 // --- raw messages --------------------------------------------------------------------------------------------
 
-/** Append one attribute to a built message (after whatever it ends with), fixing the header length. */
-function appendAttr(buf: Buffer, type: number, value: Buffer): Buffer {
-  const pad = (4 - (value.length % 4)) % 4;
-  const attr = Buffer.alloc(4 + value.length + pad);
-  attr.writeUInt16BE(type, 0);
-  attr.writeUInt16BE(value.length, 2);
-  value.copy(attr, 4);
-  const out = Buffer.concat([buf, attr]);
-  out.writeUInt16BE(out.length - 20, 2);
-  return out;
-}
-
-/** FINGERPRINT over the whole message (RFC 8489 §14.7). */
-function fingerprinted(buf: Buffer): Buffer {
-  const out = appendAttr(buf, Attr.fingerprint, Buffer.alloc(4));
-  out.writeUInt32BE((crc32(out.subarray(0, out.length - 8)) ^ 0x5354554e) >>> 0, out.length - 4);
-  return out;
-}
-
 /**
  * A request signed with the long-term key (RFC 8489 §9.2), built by hand so a probe can pick the nonce and
  * put an attribute after MESSAGE-INTEGRITY.
@@ -156,8 +138,8 @@ function signed(
   extra(w);
   w.addText(Attr.username, c.username).addText(Attr.realm, REALM).addText(Attr.nonce, nonce);
   let out = w.build({ integrityKey: longTermKey(c.username, REALM, c.password) });
-  if (after) out = appendAttr(out, after.type, after.value);
-  return fingerprinted(out);
+  if (after) out = appendAttribute(out, after.type, after.value);
+  return appendFingerprint(out);
 }
 
 const unsigned = (method: number, extra: (w: StunWriter) => void = () => undefined): Buffer => {

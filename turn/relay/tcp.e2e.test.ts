@@ -4,7 +4,8 @@
  * Whole calls over TCP (libwebrtc, turnutils_uclient -t) are in turn/interop/.
  */
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach } from '../../test-support/cleanup.js';
 import {
   Attr,
   Method,
@@ -17,10 +18,7 @@ import {
 import { until } from '../../test-support/turn-client.js';
 import { TurnServer, type TurnServerOptions } from './turn-server.js';
 
-const open: Array<{ close(): unknown } | Socket> = [];
-afterEach(async () => {
-  for (const o of open.splice(0)) await ('destroy' in o ? o.destroy() : o.close());
-});
+const defer = closeAfterEach();
 
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   const r = await TurnServer.start({
@@ -37,13 +35,13 @@ async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServ
     maxLifetimeSec: 3600,
     ...options,
   });
-  open.push(r);
+  defer(r, (x) => x.close());
   return r;
 }
 
 async function tcpTo(r: TurnServer): Promise<{ socket: Socket; data: Buffer[]; closed: Promise<void> }> {
   const socket = connect(r.address.port, '127.0.0.1');
-  open.push(socket);
+  defer(socket, (x) => x.destroy());
   const data: Buffer[] = [];
   socket.on('data', (d: Buffer) => data.push(d));
   socket.on('error', () => undefined);
@@ -97,7 +95,7 @@ describe('TurnServer over TCP', () => {
   it('can run without TCP', async () => {
     const r = await relay({ tcp: false });
     const socket = connect(r.address.port, '127.0.0.1');
-    open.push(socket);
+    defer(socket, (x) => x.destroy());
     const refused = await new Promise<string>((resolve) =>
       socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? '')),
     );

@@ -3,7 +3,8 @@
  * expiry are tested without sleeping. Interop with clients we did not write is in turn/interop/.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach } from '../../test-support/cleanup.js';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { Attr, Method, StunClass, StunWriter, getAttr, randomTransactionId } from '../stun/message.js';
 import { TurnClient, errorCode, udpSocket, until } from '../../test-support/turn-client.js';
@@ -13,11 +14,8 @@ import { TurnServer, type TurnServerOptions } from './turn-server.js';
 const SECRET = 'server-test-secret';
 const LOOPBACK = { address: '127.0.0.1' };
 let clock = Date.now();
-const open: Array<{ close(): unknown }> = [];
-
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close();
-});
+const defer = closeAfterEach();
+const closing = <T extends { close(): unknown }>(x: T): T => defer(x, (v) => v.close());
 
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   clock = Date.now();
@@ -37,21 +35,21 @@ async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServ
     sweepIntervalMs: 3_600_000, // swept by hand
     ...options,
   });
-  open.push(r);
+  closing(r);
   return r;
 }
 
 async function client(r: TurnServer, user = 'alice', ttlSeconds = 600): Promise<TurnClient> {
   const cred = mintTurnCredential({ secret: SECRET, userId: user, ttlSeconds, now: clock });
   const c = await TurnClient.connect(r.address, cred.username, cred.credential);
-  open.push(c);
+  closing(c);
   return c;
 }
 
 /** A peer on loopback that records what it gets and can answer. */
 async function peer(): Promise<{ socket: Socket; got: Buffer[]; addr: { address: string; port: number } }> {
   const socket = await udpSocket();
-  open.push(socket);
+  closing(socket);
   const got: Buffer[] = [];
   socket.on('message', (m: Buffer) => got.push(m));
   return { socket, got, addr: { ...LOOPBACK, port: socket.address().port } };
@@ -104,7 +102,7 @@ describe('TurnServer: auth', () => {
       [expired, 401],
     ] as const) {
       const c = await TurnClient.connect(r.address, cred.username, cred.credential);
-      open.push(c);
+      closing(c);
       expect((await c.allocate()).code).toBe(code);
     }
     expect(r.stats().allocations).toBe(1);

@@ -323,16 +323,27 @@ export class StunWriter {
       mi.copy(attr, 4);
       body = Buffer.concat([body, attr]);
     }
-    if (options.fingerprint) {
-      const crc = (crc32(Buffer.concat([this.header(body.length + 8), body])) ^ FINGERPRINT_XOR) >>> 0;
-      const attr = Buffer.alloc(8);
-      attr.writeUInt16BE(Attr.fingerprint, 0);
-      attr.writeUInt16BE(4, 2);
-      attr.writeUInt32BE(crc, 4);
-      body = Buffer.concat([body, attr]);
-    }
-    return Buffer.concat([this.header(body.length), body]);
+    const message = Buffer.concat([this.header(body.length), body]);
+    return options.fingerprint ? appendFingerprint(message) : message;
   }
+}
+
+/** A copy of a whole message with one more attribute at its end and the header's length updated. */
+export function appendAttribute(message: Buffer, type: number, value: Buffer): Buffer {
+  const attr = Buffer.alloc(4 + value.length + ((4 - (value.length % 4)) % 4));
+  attr.writeUInt16BE(type, 0);
+  attr.writeUInt16BE(value.length, 2);
+  value.copy(attr, 4);
+  const out = Buffer.concat([message, attr]);
+  out.writeUInt16BE(out.length - HEADER_LENGTH, 2);
+  return out;
+}
+
+/** A copy of a whole message with FINGERPRINT appended over all of it (RFC 8489 §14.7). */
+export function appendFingerprint(message: Buffer): Buffer {
+  const out = appendAttribute(message, Attr.fingerprint, Buffer.alloc(4));
+  out.writeUInt32BE((crc32(out.subarray(0, out.length - 8)) ^ FINGERPRINT_XOR) >>> 0, out.length - 4);
+  return out;
 }
 
 export function hmacSha1(key: Buffer, parts: Buffer[]): Buffer {
