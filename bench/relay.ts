@@ -26,7 +26,7 @@ export interface RelayResult {
   cpuMsPer1000: number;
 }
 
-interface RunningRelay {
+export interface RunningRelay {
   port: number;
   pid: number;
   stop(): Promise<void>;
