@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { REGISTRY_DEFAULTS } from '../turn/registry.js';
-import { REGION_PATTERN, parseRelaySpec, type RelaySpec } from '../turn/relay-spec.js';
+import { REGISTRY_DEFAULTS } from '../turn/fleet/registry.js';
+import { REGION_PATTERN, parseRelaySpec, type RelaySpec } from '../turn/fleet/relay-spec.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -119,7 +119,7 @@ export const signalingEnv = {
    * The relay fleet, comma-separated. Each entry is a turn:/turns:/stun: URL (RFC 7064/7065), optionally
    * followed by `;region=<label>` and `;weight=<0-1000>` (default 1), e.g.
    * `turn:relay-eu.example:3478?transport=udp;region=eu;weight=2`. A plain URL is a relay with no region
-   * and weight 1, as before. See turn/relay-spec.ts.
+   * and weight 1, as before. See turn/fleet/relay-spec.ts.
    */
   TURN_SERVERS: key(
     csv,

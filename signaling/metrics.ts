@@ -1,7 +1,7 @@
 /** Prometheus metrics of one signaling instance, in a registry of its own (tests run several at once). */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** What the relay gauges read of each relay (turn/registry.ts `RelayStatus` fits). */
+/** What the relay gauges read of each relay (turn/fleet/registry.ts `RelayStatus` fits). */
 export interface RelayGaugeSource {
   id: string;
   region: string | undefined;

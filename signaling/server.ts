@@ -17,7 +17,7 @@ import { PROTOCOL_VERSION } from './protocol/index.js';
 import { Dispatcher } from './relay/dispatcher.js';
 import { buildIceServers, hostFromHeader, regionFromQuery, type RelayHint } from './relay/ice-servers.js';
 import { registryFromConfig } from './relay/registry-from-config.js';
-import type { RelayRegistry } from '../turn/registry.js';
+import type { RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
 

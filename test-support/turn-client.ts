@@ -5,6 +5,7 @@
  * not write is tested separately (libwebrtc, Chromium, coturn's turnutils_uclient).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { CHANNEL_HEADER_LENGTH, decodeChannelData, encodeChannelData } from '../turn/stun/channel-data.js';
 import { longTermKey } from '../turn/relay/auth.js';
 import {
   Attr,
@@ -14,7 +15,6 @@ import {
   decodeAddress,
   getAttr,
   getText,
-  isChannelData,
   parseStun,
   randomTransactionId,
   verifyIntegrity,
@@ -75,9 +75,10 @@ export class TurnClient {
   }
 
   private onMessage(buf: Buffer): void {
-    if (isChannelData(buf)) {
-      const len = buf.readUInt16BE(2);
-      this.received.push({ channel: buf.readUInt16BE(0), data: Buffer.from(buf.subarray(4, 4 + len)) });
+    const frame = decodeChannelData(buf);
+    if (frame) {
+      const data = Buffer.from(buf.subarray(CHANNEL_HEADER_LENGTH, CHANNEL_HEADER_LENGTH + frame.length));
+      this.received.push({ channel: frame.channel, data });
       return;
     }
     const parsed = parseStun(buf);
@@ -204,11 +205,7 @@ export class TurnClient {
 
   /** ChannelData (RFC 8656 §12.4). */
   sendChannel(channel: number, data: Buffer): void {
-    const out = Buffer.alloc(4 + data.length);
-    out.writeUInt16BE(channel, 0);
-    out.writeUInt16BE(data.length, 2);
-    data.copy(out, 4);
-    this.sendRaw(out);
+    this.sendRaw(encodeChannelData(channel, data, false));
   }
 
   close(): Promise<void> {

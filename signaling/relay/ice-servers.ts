@@ -1,11 +1,11 @@
 /**
  * ICE servers handed to a peer: the relays the registry picked for it (healthy, best first, see
- * turn/registry.ts), each TURN one with TURN REST API credentials minted for this user at this moment, so
+ * turn/fleet/registry.ts), each TURN one with TURN REST API credentials minted for this user at this moment, so
  * every peer gets its own and any relay that shares a secret accepts them.
  */
 import { mintTurnCredential } from '../../turn/credentials/rest-credentials.js';
-import type { RelayStatus } from '../../turn/registry.js';
-import { REGION_PATTERN } from '../../turn/relay-spec.js';
+import type { RelayStatus } from '../../turn/fleet/registry.js';
+import { REGION_PATTERN } from '../../turn/fleet/relay-spec.js';
 import type { IceServer } from '../protocol/index.js';
 
 export interface IceServerOptions {

@@ -3,8 +3,8 @@
  * this server) and the TURN_SERVERS fleet, probed as TURN_PROBE_* say, health changes logged.
  */
 import type { Logger } from 'pino';
-import { RelayRegistry, type BundledRelayOptions, type RelayStatus } from '../../turn/registry.js';
-import type { ProbeClock } from '../../turn/relay-probe.js';
+import { RelayRegistry, type BundledRelayOptions, type RelayStatus } from '../../turn/fleet/registry.js';
+import type { ProbeClock } from '../../turn/fleet/relay-probe.js';
 import type { SignalingConfig } from '../config.js';
 
 export interface RegistryFromConfigOptions {

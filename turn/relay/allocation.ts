@@ -13,6 +13,7 @@ import {
   randomTransactionId,
   type TransportAddress,
 } from '../stun/message.js';
+import { encodeChannelData } from '../stun/channel-data.js';
 import type { RelayCounters } from './relay-metrics.js';
 
 /**
@@ -167,12 +168,7 @@ export class Allocation {
     let out: Buffer;
     if (binding && binding.expiresAt > now) {
       // RFC 8656 §12.5: over UDP the ChannelData need not be padded; over a stream it must be.
-      const pad = this.client.stream ? (4 - (msg.length % 4)) % 4 : 0;
-      out = Buffer.allocUnsafe(4 + msg.length + pad);
-      out.writeUInt16BE(binding.number, 0);
-      out.writeUInt16BE(msg.length, 2);
-      msg.copy(out, 4);
-      if (pad) out.fill(0, 4 + msg.length);
+      out = encodeChannelData(binding.number, msg, this.client.stream);
       c.channelDataOut++;
     } else {
       out = new StunWriter(Method.data, StunClass.indication, randomTransactionId())

@@ -1,23 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { StunClass, StunWriter, Method, randomTransactionId } from '../stun/message.js';
-import { FrameReader, padForStream } from './tcp-framing.js';
+import { encodeChannelData } from '../stun/channel-data.js';
+import { FrameReader } from './tcp-framing.js';
 
 const stun = () =>
   new StunWriter(Method.binding, StunClass.request, randomTransactionId()).build({ fingerprint: true });
-const channelData = (n: number) => {
-  const out = Buffer.alloc(4 + n, 7);
-  out.writeUInt16BE(0x4001, 0);
-  out.writeUInt16BE(n, 2);
-  return out;
-};
+const channelData = (n: number, stream = false) => encodeChannelData(0x4001, Buffer.alloc(n, 7), stream);
 
 describe('FrameReader (TURN over TCP, RFC 8656 §12.5)', () => {
   it('splits a stream into STUN and padded ChannelData frames, however the bytes arrive', () => {
     const a = stun();
     const b = channelData(5); // padded to 12 bytes on the stream, handed on as 9
     const c = stun();
-    const stream = Buffer.concat([a, padForStream(b), c]);
-    expect(padForStream(b)).toHaveLength(12);
+    const stream = Buffer.concat([a, channelData(5, true), c]);
+    expect(channelData(5, true)).toHaveLength(12);
     for (const chunkSize of [1, 3, 7, stream.length]) {
       const reader = new FrameReader();
       const frames: Buffer[] = [];

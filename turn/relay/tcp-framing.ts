@@ -5,6 +5,7 @@
  * like STUN without the magic cookie, or ChannelData before any STUN message (a client has to allocate and
  * bind a channel first, so HTTP or TLS bytes that happen to look like ChannelData are caught at once).
  */
+import { CHANNEL_HEADER_LENGTH, streamPadding } from '../stun/channel-data.js';
 import { HEADER_LENGTH, MAGIC_COOKIE } from '../stun/message.js';
 
 /** Largest frame: a STUN message of 65 535 attribute bytes. */
@@ -31,12 +32,12 @@ export class FrameReader {
         if (this.buffered.readUInt32BE(offset + 4) !== MAGIC_COOKIE) return null;
         size = HEADER_LENGTH + length;
         this.sawStun = true;
-      } else if (kind === 0x40 && this.sawStun) size = 4 + length + ((4 - (length % 4)) % 4);
+      } else if (kind === 0x40 && this.sawStun) size = CHANNEL_HEADER_LENGTH + length + streamPadding(length);
       else return null;
       if (size > MAX_FRAME + 4) return null;
       if (this.buffered.length - offset < size) break;
       // ChannelData keeps its padding out of the frame handed on; STUN frames are whole.
-      const end = kind === 0x40 ? offset + 4 + length : offset + size;
+      const end = kind === 0x40 ? offset + CHANNEL_HEADER_LENGTH + length : offset + size;
       frames.push(this.buffered.subarray(offset, end));
       offset += size;
     }
@@ -48,10 +49,4 @@ export class FrameReader {
   get pending(): number {
     return this.buffered.length;
   }
-}
-
-/** A ChannelData frame for a stream: padded to a multiple of four bytes (RFC 8656 §12.5). */
-export function padForStream(channelData: Buffer): Buffer {
-  const pad = (4 - (channelData.length % 4)) % 4;
-  return pad === 0 ? channelData : Buffer.concat([channelData, Buffer.alloc(pad)]);
 }

@@ -17,13 +17,17 @@ import {
   decodeType,
   getAllAttrs,
   getAttr,
-  isChannelData,
-  MAX_CHANNEL,
-  MIN_CHANNEL,
   parseStun,
   type StunMessage,
   type TransportAddress,
 } from '../stun/message.js';
+import {
+  CHANNEL_HEADER_LENGTH,
+  MAX_CHANNEL,
+  MIN_CHANNEL,
+  decodeChannelData,
+  isChannelData,
+} from '../stun/channel-data.js';
 import { PeerPolicy } from '../peer-policy.js';
 import { Allocation, type ClientLink } from './allocation.js';
 import { TcpListener } from './tcp-listener.js';
@@ -216,18 +220,17 @@ export class TurnServer implements Relay {
   }
 
   private onChannelData(buf: Buffer, allocation: Allocation | undefined): void {
-    const number = buf.readUInt16BE(0);
-    const length = buf.readUInt16BE(2);
-    if (!allocation || number > MAX_CHANNEL || 4 + length > buf.length) {
+    const frame = decodeChannelData(buf);
+    if (!allocation || !frame || frame.channel > MAX_CHANNEL) {
       this.counters.malformed++;
       return;
     }
-    const binding = allocation.channelFor(number);
+    const binding = allocation.channelFor(frame.channel);
     if (!binding || binding.expiresAt <= this.now()) {
       this.counters.droppedNoPermission++;
       return;
     }
-    allocation.toPeer(buf, 4, length, binding.address, binding.port, true);
+    allocation.toPeer(buf, CHANNEL_HEADER_LENGTH, frame.length, binding.address, binding.port, true);
   }
 
   private onStun(m: StunMessage, link: ClientLink): void {

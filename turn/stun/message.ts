@@ -364,20 +364,6 @@ export function verifyIntegrity(message: StunMessage, key: Buffer): boolean {
   return timingSafeEqual(expected, given);
 }
 
-/**
- * Channel numbers a server accepts. RFC 8656 §12 narrowed them to 0x4000-0x4FFF, but RFC 5766 §11
- * clients (coturn's turnutils_uclient among them) still pick from 0x4000-0x7FFF, and coturn and pion
- * accept that range: refusing it breaks those clients and protects nothing on a port that carries only
- * STUN and ChannelData.
- */
-export const MIN_CHANNEL = 0x4000;
-export const MAX_CHANNEL = 0x7fff;
-
-/** ChannelData (RFC 8656 §12.4): first two bits 01, i.e. a channel number in MIN_CHANNEL-MAX_CHANNEL. */
-export function isChannelData(buf: Buffer): boolean {
-  return buf.length >= 4 && (buf[0]! & 0xc0) === 0x40;
-}
-
 export function randomTransactionId(): Buffer {
   return randomBytes(12);
 }

@@ -7,7 +7,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIP, type Socket as TcpSocket } from 'node:net';
-import { Method, StunClass, StunWriter, parseStun, randomTransactionId } from './stun/message.js';
+import { Method, StunClass, StunWriter, parseStun, randomTransactionId } from '../stun/message.js';
 import type { ProbeTarget } from './relay-spec.js';
 
 /** Clock and timers for probes and the registry; injectable so tests decide when time passes. */

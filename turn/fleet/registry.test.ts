@@ -5,10 +5,10 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeClock } from '../test-support/sdk-fakes.js';
+import { FakeClock } from '../../test-support/sdk-fakes.js';
 import { RelayRegistry, type RelayRegistryOptions, type RelayStatus } from './registry.js';
 import { parseRelaySpec, type RelaySpec } from './relay-spec.js';
-import { Attr, Method, StunClass, StunWriter, parseStun } from './stun/message.js';
+import { Attr, Method, StunClass, StunWriter, parseStun } from '../stun/message.js';
 
 /**
  * A UDP socket on loopback that answers STUN Binding requests while `answering` (holding the answers
