@@ -37,7 +37,7 @@ export async function startBundled(): Promise<RunningRelay> {
   const p = startScript('turn/main.ts', [], {
     TURN_SECRETS: SECRET,
     TURN_PORT: String(port),
-    TURN_HOST: '127.0.0.1',
+
     TURN_MIN_PORT: '41000',
     TURN_MAX_PORT: '41999',
     TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',

@@ -35,7 +35,7 @@ beforeAll(async () => {
   relay = await startRelay({
     ...loadTurnConfig({
       TURN_PORT: String(await freeUdpPort()),
-      TURN_HOST: '127.0.0.1',
+
       // Both browsers are on this machine: their relayed peers are loopback, which the default refuses.
       TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
     }),

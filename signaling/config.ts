@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { REGISTRY_DEFAULTS } from '../turn/fleet/registry.js';
+import { parseExternalIps } from '../turn/relay/listen-addresses.js';
 import { REGION_PATTERN, parseRelaySpec, type RelaySpec } from '../turn/fleet/relay-spec.js';
 
 export class ConfigError extends Error {
@@ -149,8 +150,17 @@ export const signalingEnv = {
     String(REGISTRY_DEFAULTS.failureThreshold),
   ),
   TURN_EXTERNAL_IP: key(
-    z.ipv4().or(z.ipv6()),
-    'public address of the bundled relay put in ICE URLs (default: the host the client connected to)',
+    z.string().transform((v, ctx) => {
+      try {
+        const mappings = parseExternalIps(v);
+        // The URL names one address: the first public IPv4 one, as most clients reach IPv4 first.
+        return (mappings.find((m) => !m.external.includes(':')) ?? mappings[0])?.external;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return undefined;
+      }
+    }),
+    'public address of the bundled relay put in ICE URLs and relayed addresses (a bare address, or public/private pairs as coturn takes them; default: the host the client connected to)',
   ),
   REDIS_URL: key(
     z.url({ protocol: /^rediss?$/ }),

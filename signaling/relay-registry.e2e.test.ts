@@ -17,7 +17,7 @@ import { TestClient } from '../test-support/ws-client.js';
 
 const relayOn = (port: number) =>
   startRelay({
-    ...loadTurnConfig({ TURN_PORT: String(port), TURN_HOST: '127.0.0.1' }),
+    ...loadTurnConfig({ TURN_PORT: String(port) }),
     secrets: [TEST_TURN_SECRET],
   });
 

@@ -42,7 +42,7 @@ describe('two Node peers through signaling', () => {
     relay = await startRelay({
       ...loadTurnConfig({
         TURN_PORT: String(port),
-        TURN_HOST: '127.0.0.1',
+
         TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
       }),
       secrets: [TEST_TURN_SECRET],

@@ -270,7 +270,8 @@ async function startNodeTurn(o: ChildRelayOptions): Promise<ChildRelayHandle | n
 async function startOurs(o: ChildRelayOptions): Promise<ChildRelayHandle> {
   const { TurnServer } = await import('../turn/relay/turn-server.js');
   const relay = await TurnServer.start({
-    host: '127.0.0.1',
+    hosts: ['0.0.0.0', '::'],
+    externalIps: [],
     port: 0,
     realm: o.realm,
     secrets: [o.secret ?? ''],

@@ -5,6 +5,7 @@
  * not write is tested separately (libwebrtc, Chromium, coturn's turnutils_uclient).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 import { CHANNEL_HEADER_LENGTH, decodeChannelData, encodeChannelData } from '../turn/stun/channel-data.js';
 import { longTermKey } from '../turn/relay/auth.js';
 import {
@@ -13,6 +14,7 @@ import {
   StunClass,
   StunWriter,
   decodeAddress,
+  getAllAttrs,
   getAttr,
   getText,
   parseStun,
@@ -37,7 +39,7 @@ export function errorCode(m: StunMessage): number {
 
 export function udpSocket(host = '127.0.0.1'): Promise<Socket> {
   return new Promise((resolve) => {
-    const s = createSocket('udp4');
+    const s = createSocket(isIPv6(host) ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
     s.bind(0, host, () => resolve(s));
   });
 }
@@ -53,6 +55,8 @@ export class TurnClient {
   /** Data that arrived from peers: ChannelData (with its channel) and Data indications. */
   readonly received: Array<{ data: Buffer; channel?: number; peer?: TransportAddress }> = [];
   relayed: TransportAddress | undefined;
+  /** Every XOR-RELAYED-ADDRESS of the last successful Allocate: two for a dual allocation. */
+  relayedAll: TransportAddress[] = [];
   /** The last request sent, to test retransmissions. */
   lastRequest: Buffer | undefined;
 
@@ -70,8 +74,10 @@ export class TurnClient {
     server: { host: string; port: number },
     username: string,
     password: string,
+    /** Local address of the client's socket; default loopback of the server's family. */
+    localHost: string = isIPv6(server.host) ? '::1' : '127.0.0.1',
   ): Promise<TurnClient> {
-    return new TurnClient(await udpSocket(), server, username, password);
+    return new TurnClient(await udpSocket(localHost), server, username, password);
   }
 
   private onMessage(buf: Buffer): void {
@@ -168,9 +174,12 @@ export class TurnClient {
       w.add(Attr.requestedTransport, Buffer.from([17, 0, 0, 0]));
       extra(w);
     });
-    const relayed = getAttr(r.message, Attr.xorRelayedAddress);
-    if (r.code === 0 && relayed)
-      this.relayed = decodeAddress(relayed, true, r.message.transactionId) ?? undefined;
+    if (r.code === 0) {
+      this.relayedAll = getAllAttrs(r.message, Attr.xorRelayedAddress).flatMap(
+        (v) => decodeAddress(v, true, r.message.transactionId) ?? [],
+      );
+      this.relayed = this.relayedAll[0];
+    }
     return r;
   }
 

@@ -2,8 +2,10 @@
  * Relay configuration: the one place in turn/ that reads the environment. The same names configure the
  * standalone relay (`npm run start:turn`) and the relay `npm start` embeds.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from './peer-policy.js';
+import { parseExternalIps, type ExternalMapping } from './relay/listen-addresses.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -40,11 +42,21 @@ interface Key {
 
 /** Every variable the relay reads, with its default. */
 const keys = {
-  TURN_PORT: { schema: port, default: '3478', description: 'STUN/TURN UDP port' },
+  TURN_PORT: { schema: port, default: '3478', description: 'STUN/TURN port, UDP and TCP' },
   TURN_HOST: {
-    schema: z.ipv4(),
-    default: '0.0.0.0',
-    description: 'IPv4 interface the relay listens and relays on (IPv6 relaying is not supported yet)',
+    schema: z.string().transform((v, ctx) => {
+      const list = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (list.length === 0) ctx.addIssue({ code: 'custom', message: 'no address given' });
+      for (const a of list)
+        if (!isIP(a)) ctx.addIssue({ code: 'custom', message: `not an IP address: ${a}` });
+      return list;
+    }),
+    default: '0.0.0.0,::',
+    description:
+      'local addresses the relay listens and relays on, comma-separated, one socket each so every answer leaves from the address the client contacted; 0.0.0.0 means every IPv4 address of this host, :: every IPv6 one',
   },
   TURN_SECRETS: {
     schema: z.string().transform((v) =>
@@ -61,8 +73,16 @@ const keys = {
     description: 'long-term credential realm',
   },
   TURN_EXTERNAL_IP: {
-    schema: z.ipv4().or(z.ipv6()),
-    description: 'public address advertised in relayed addresses',
+    schema: z.string().transform((v, ctx) => {
+      try {
+        return parseExternalIps(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return [];
+      }
+    }),
+    description:
+      "public address advertised in relayed addresses behind NAT, as coturn's external-ip: a bare address, or public/private pairs, comma-separated (e.g. 203.0.113.7/10.0.0.5); loopback is never mapped",
   },
   TURN_MIN_PORT: { schema: port, default: '49152', description: 'lowest relay port' },
   TURN_MAX_PORT: { schema: port, default: '65535', description: 'highest relay port' },
@@ -90,11 +110,11 @@ const keys = {
 } satisfies Record<string, Key>;
 
 export interface TurnConfig {
-  host: string;
+  hosts: string[];
   port: number;
   secrets: string[];
   realm: string;
-  externalIp: string | undefined;
+  externalIps: ExternalMapping[];
   minPort: number;
   maxPort: number;
   allowedPeers: string[];
@@ -121,11 +141,11 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     v[name] = parsed.data;
   }
   const config: TurnConfig = {
-    host: v.TURN_HOST as string,
+    hosts: v.TURN_HOST as string[],
     port: v.TURN_PORT as number,
     secrets: (v.TURN_SECRETS as string[] | undefined) ?? [],
     realm: v.TURN_REALM as string,
-    externalIp: v.TURN_EXTERNAL_IP as string | undefined,
+    externalIps: (v.TURN_EXTERNAL_IP as ExternalMapping[] | undefined) ?? [],
     minPort: v.TURN_MIN_PORT as number,
     maxPort: v.TURN_MAX_PORT as number,
     allowedPeers: (v.TURN_ALLOWED_PEER_IPS as string[] | undefined) ?? [],

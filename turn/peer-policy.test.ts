@@ -30,6 +30,8 @@ describe('PeerPolicy', () => {
     '::127.0.0.1',
     '64:ff9b::a9fe:a9fe',
     '64:ff9b:1::1',
+    '64:ff9b::808:808', // well-known NAT64, even of a public IPv4 address
+    '2001:db8::1', // documentation
     '2002:a00:1::', // 6to4 of 10.0.0.1
     '2002:a9fe:a9fe::1', // 6to4 of 169.254.169.254
     '2001:0:4136:e378::1', // Teredo

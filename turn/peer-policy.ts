@@ -30,6 +30,7 @@ const DEFAULT_DENIED = [
   'ff00::/8',
   '2001:db8::/32',
   '2001::/32', // Teredo: tunnels to an IPv4 address the relay cannot judge
+  '64:ff9b::/96', // well-known NAT64 (RFC 6052): the gateway it leads through is not the relay's to use
   '64:ff9b:1::/48', // local-use NAT64 (RFC 8215)
 ] as const;
 

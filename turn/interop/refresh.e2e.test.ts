@@ -60,7 +60,11 @@ describe('allocation refresh through the bundled relay', () => {
       .toBe(true);
     const atExpiry = { refreshes: r.stats().counters.refreshes, sent: stream.sent };
     // The relay really refuses the credential now: a new allocation with it gets 401.
-    const late = await TurnClient.connect(r.address, cred.username, cred.credential);
+    const late = await TurnClient.connect(
+      { host: '127.0.0.1', port: r.address.port },
+      cred.username,
+      cred.credential,
+    );
     try {
       expect((await late.allocate()).code).toBe(401);
     } finally {

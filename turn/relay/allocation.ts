@@ -1,10 +1,11 @@
 /**
- * One TURN allocation (RFC 8656 §5): the relay socket, its permissions and channel bindings, and the data
- * path between the client and its peers. The data path is O(1) per packet: permissions are looked up by
+ * One TURN allocation (RFC 8656 §5): its relay sockets (one, or two for a dual allocation), permissions
+ * and channel bindings, and the data path between the client and its peers. The data path is O(1) per packet: permissions are looked up by
  * peer IP and channels by number or by peer IP and port in maps, and the only buffer made per packet is
  * the datagram sent on.
  */
 import type { Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 import {
   Attr,
   Method,
@@ -22,25 +23,45 @@ import type { RelayCounters } from './relay-metrics.js';
  */
 export const MAX_PEER_PAYLOAD = 65_507 - 20 - 12 - 4;
 
-export interface ChannelBinding {
+export interface ChannelBinding extends TransportAddress {
   number: number;
-  address: string;
-  port: number;
   expiresAt: number;
 }
 
+/** One listening socket of the relay: a local address, port and transport a client can contact. */
+export interface LocalEndpoint {
+  /** Unique among the relay's listeners. */
+  readonly id: number;
+  readonly address: string;
+  readonly port: number;
+  readonly transport: 'udp' | 'tcp' | 'tls';
+}
+
 /**
- * Where a client's messages come from and its answers go: a 5-tuple on the UDP listener, or one TCP
- * connection (RFC 8656 §3.1). `send` never throws.
+ * Where a client's messages come from and its answers go: a 5-tuple on one UDP listener, or one TCP or
+ * TLS connection (RFC 8656 §3.1). `send` never throws.
  */
 export interface ClientLink {
   readonly address: string;
   readonly port: number;
+  /** The listener the client contacted: answers leave from it, and relayed addresses follow it. */
+  readonly local: LocalEndpoint;
   /** Unique among the clients of both transports. */
   readonly key: string;
   /** A stream: ChannelData is padded to four bytes (RFC 8656 §12.5). */
   readonly stream: boolean;
   send(buf: Buffer): void;
+}
+
+/** A relay socket and the address advertised for it; a dual allocation (RFC 8656 §7.2) has two. */
+export interface RelaySocket {
+  socket: Socket;
+  relayed: TransportAddress;
+}
+
+/** The client's transport address, as XOR-MAPPED-ADDRESS carries it. */
+export function transportOf(link: ClientLink): TransportAddress {
+  return { address: link.address, port: link.port, family: isIPv6(link.address) ? 'IPv6' : 'IPv4' };
 }
 
 export interface AllocationContext {
@@ -60,8 +81,8 @@ export class Allocation {
 
   constructor(
     readonly client: ClientLink,
-    readonly socket: Socket,
-    readonly relayed: TransportAddress,
+    /** One relay socket per address family allocated, the requested family first. */
+    readonly relays: readonly RelaySocket[],
     readonly username: string,
     readonly userId: string,
     public expiresAt: number,
@@ -72,14 +93,21 @@ export class Allocation {
   ) {
     this.tokens = ctx.bandwidthBps ?? 0;
     this.tokensAt = ctx.now();
-    socket.on('message', (msg, rinfo) => {
-      try {
-        this.fromPeer(msg, rinfo.address, rinfo.port);
-      } catch {
-        // Nothing a peer sends may end the process; count it and go on.
-        ctx.counters.malformed++;
-      }
-    });
+    for (const { socket, relayed } of relays)
+      socket.on('message', (msg, rinfo) => {
+        try {
+          this.fromPeer(msg, rinfo.address, rinfo.port, relayed.family);
+        } catch {
+          // Nothing a peer sends may end the process; count it and go on.
+          ctx.counters.malformed++;
+        }
+      });
+  }
+
+  /** The relay socket for peers of this family; undefined when none was allocated (443). */
+  relayFor(family: TransportAddress['family']): RelaySocket | undefined {
+    for (const r of this.relays) if (r.relayed.family === family) return r;
+    return undefined;
   }
 
   /** Install or refresh a permission (RFC 8656 §9). */
@@ -101,14 +129,15 @@ export class Allocation {
     return this.channelsByPeer.get(address)?.get(port);
   }
 
-  bind(number: number, address: string, port: number, lifetimeMs: number): void {
+  bind(number: number, peer: TransportAddress, lifetimeMs: number): void {
+    const { address, port, family } = peer;
     const expiresAt = this.ctx.now() + lifetimeMs;
     const existing = this.channels.get(number);
     if (existing) {
       existing.expiresAt = expiresAt;
       return;
     }
-    const binding: ChannelBinding = { number, address, port, expiresAt };
+    const binding: ChannelBinding = { number, address, port, family, expiresAt };
     this.channels.set(number, binding);
     let byPort = this.channelsByPeer.get(address);
     if (!byPort) this.channelsByPeer.set(address, (byPort = new Map<number, ChannelBinding>()));
@@ -127,10 +156,21 @@ export class Allocation {
     }
   }
 
-  /** Client → peer, from a Send indication or ChannelData; the payload is a range of `buf`. */
-  toPeer(buf: Buffer, offset: number, length: number, address: string, port: number, channel: boolean): void {
+  /**
+   * Client → peer, from a Send indication or ChannelData; the payload is a range of `buf`. Permissions
+   * exist only for peers of an allocated family, so the relay socket is found for every permitted peer.
+   */
+  toPeer(
+    buf: Buffer,
+    offset: number,
+    length: number,
+    peer: { address: string; port: number; family: TransportAddress['family'] },
+    channel: boolean,
+  ): void {
     const c = this.ctx.counters;
-    if (!this.hasPermission(address, this.ctx.now())) {
+    const { address, port } = peer;
+    const relay = this.relays.length === 1 ? this.relays[0] : this.relayFor(peer.family);
+    if (!relay || !this.hasPermission(address, this.ctx.now())) {
       c.droppedNoPermission++;
       return;
     }
@@ -142,11 +182,11 @@ export class Allocation {
     else c.sendIndications++;
     c.packetsToPeer++;
     c.bytesToPeer += length;
-    this.send(this.socket, buf, offset, length, port, address);
+    this.send(relay.socket, buf, offset, length, port, address);
   }
 
   /** Peer → client: ChannelData when a channel is bound to the peer, else a Data indication. */
-  private fromPeer(msg: Buffer, address: string, port: number): void {
+  private fromPeer(msg: Buffer, address: string, port: number, family: TransportAddress['family']): void {
     const c = this.ctx.counters;
     const now = this.ctx.now();
     // Past its lifetime an allocation has no permissions left, swept or not.
@@ -172,7 +212,7 @@ export class Allocation {
       c.channelDataOut++;
     } else {
       out = new StunWriter(Method.data, StunClass.indication, randomTransactionId())
-        .addAddress(Attr.xorPeerAddress, { address, port, family: this.relayed.family })
+        .addAddress(Attr.xorPeerAddress, { address, port, family })
         .add(Attr.data, msg)
         .build();
       c.dataIndications++;
@@ -208,17 +248,22 @@ export class Allocation {
     }
   }
 
-  /** Idempotent: stops relaying at once and resolves when the relay socket is closed. */
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  /** Idempotent: stops relaying at once and resolves when every relay socket is closed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    this.socket.removeAllListeners('message');
-    return new Promise((resolve) => {
-      try {
-        this.socket.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
+    await Promise.all(this.relays.map(({ socket }) => closeSocket(socket)));
   }
+}
+
+/** Close a UDP socket, resolving when it is closed (at once when it already was). */
+export function closeSocket(socket: Socket): Promise<void> {
+  socket.removeAllListeners('message');
+  return new Promise((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }

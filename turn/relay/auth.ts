@@ -8,7 +8,9 @@ import { parseTurnUsername, turnPassword } from '../credentials/rest-credentials
 import {
   Attr,
   StunClass,
+  encodeUnknownAttributes,
   getText,
+  unknownRequired,
   verifyIntegrity,
   type StunMessage,
   type StunWriter,
@@ -94,23 +96,6 @@ export function authenticate(
 /** Answer the request being handled: class, attributes, and the key to sign with (none for 401/438). */
 export type ReplyFn = (cls: StunClass, build: (w: StunWriter) => void, key?: Buffer) => void;
 
-/** Attributes this relay understands in a request; other comprehension-required ones get 420. */
-const UNDERSTOOD = new Set<number>([
-  Attr.username,
-  Attr.realm,
-  Attr.nonce,
-  Attr.lifetime,
-  Attr.requestedTransport,
-  Attr.requestedAddressFamily,
-  Attr.evenPort,
-  Attr.reservationToken,
-  Attr.xorPeerAddress,
-  Attr.data,
-  Attr.channelNumber,
-  Attr.priority,
-  Attr.useCandidate,
-]);
-
 /**
  * Authenticate a request; on failure answer as RFC 8489 §9.2.4 says (401 and 438 carry REALM and a fresh
  * NONCE) and return the error code. Also answers 420 for unknown comprehension-required attributes, which
@@ -134,16 +119,12 @@ export function authorize(
     });
     return result.code;
   }
-  const unknown = m.attributes.filter((a) => a.type < 0x8000 && !UNDERSTOOD.has(a.type)).map((a) => a.type);
+  const unknown = unknownRequired(m);
   if (unknown.length > 0) {
     reply(
       StunClass.error,
-      (w) => {
-        w.addError(420, 'Unknown Attribute');
-        const v = Buffer.alloc(unknown.length * 2);
-        unknown.forEach((t, i) => v.writeUInt16BE(t, i * 2));
-        w.add(Attr.unknownAttributes, v);
-      },
+      (w) =>
+        w.addError(420, 'Unknown Attribute').add(Attr.unknownAttributes, encodeUnknownAttributes(unknown)),
       result.key,
     );
     return 420;

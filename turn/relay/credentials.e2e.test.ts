@@ -17,7 +17,7 @@ let relay: Relay;
 beforeAll(async () => {
   const port = await freeUdpPort();
   relay = await startRelay({
-    ...loadTurnConfig({ TURN_PORT: String(port), TURN_HOST: '127.0.0.1' }),
+    ...loadTurnConfig({ TURN_PORT: String(port) }),
     secrets: [SECRET],
   });
 });

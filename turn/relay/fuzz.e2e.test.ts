@@ -318,7 +318,6 @@ describe('relay fuzzing', () => {
       const logs: string[] = [];
       const relay = await TurnServer.start({
         ...loadTurnConfig({
-          TURN_HOST: '127.0.0.1',
           TURN_PORT: '0',
           TURN_ALLOWED_PEER_IPS: `${PEER_IP}/32`,
           TURN_DENIED_PEER_IPS: allIpv4But(PEER_IP).join(','),
@@ -334,7 +333,11 @@ describe('relay fuzzing', () => {
       });
       const connect = async (userId: string) => {
         const c = credential(userId);
-        const turn = await TurnClient.connect(relay.address, c.username, c.password);
+        const turn = await TurnClient.connect(
+          { host: '127.0.0.1', port: relay.address.port },
+          c.username,
+          c.password,
+        );
         sockets.push(turn);
         return { turn, c };
       };

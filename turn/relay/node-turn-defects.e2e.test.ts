@@ -42,8 +42,8 @@ interface Cred {
   username: string;
   password: string;
 }
+/** A relay under test, reached on 127.0.0.1 (ours listens on every local address, as it ships). */
 interface Address {
-  host: string;
   port: number;
 }
 
@@ -63,7 +63,7 @@ async function ourChild(extra: Partial<ChildRelayOptions> = {}): Promise<ChildRe
 
 async function ours(extra: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   const relay = await TurnServer.start({
-    ...loadTurnConfig({ TURN_HOST: '127.0.0.1', TURN_PORT: '0', TURN_ALLOWED_PEER_IPS: '127.0.0.0/8' }),
+    ...loadTurnConfig({ TURN_PORT: '0', TURN_ALLOWED_PEER_IPS: '127.0.0.0/8' }),
     realm: REALM,
     secrets: [SECRET],
     ...extra,
@@ -80,7 +80,7 @@ function cred(impl: 'node-turn' | 'ours', user: User): Cred {
 }
 
 async function client(server: Address, c: Cred): Promise<TurnClient> {
-  const turn = await TurnClient.connect(server, c.username, c.password);
+  const turn = await TurnClient.connect({ host: '127.0.0.1', port: server.port }, c.username, c.password);
   onTestFinished(() => turn.close());
   return turn;
 }

@@ -1,16 +1,27 @@
 /** The bundled relay's options, each documented with its default, and the defaults in one place. */
 import type { Logger } from 'pino';
+import type { ExternalMapping } from './listen-addresses.js';
+
+/** The SOFTWARE attribute of every response. */
+export const SOFTWARE = 'relay-platform';
 
 export interface TurnServerOptions {
-  /** IPv4 interface to listen and relay on. Default 0.0.0.0. */
-  host: string;
-  /** STUN/TURN UDP port; 0 picks a free one. */
+  /**
+   * Local addresses to listen and relay on, one socket each: `0.0.0.0` stands for every IPv4 address of
+   * this host and `::` for every IPv6 one (see listen-addresses.ts). Default (TURN_HOST) both.
+   */
+  hosts: readonly string[];
+  /** STUN/TURN port for UDP and TCP; 0 picks a free one. */
   port: number;
   realm: string;
   /** TURN REST API secrets: any of them verifies; the first also keys the nonces. */
   secrets: readonly string[];
-  /** Address put in XOR-RELAYED-ADDRESS; default: `host`, or this machine's first IPv4 when 0.0.0.0. */
-  externalIp?: string | undefined;
+  /**
+   * Addresses advertised in XOR-RELAYED-ADDRESS instead of the local one (coturn's `external-ip`: a bare
+   * public address, or public/private pairs). Default none: the relayed address is the local address of
+   * the relay socket, which is the address the client contacted.
+   */
+  externalIps: readonly ExternalMapping[];
   /** Relay port range, inclusive. */
   minPort: number;
   maxPort: number;

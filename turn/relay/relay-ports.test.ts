@@ -2,8 +2,8 @@ import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { RelayPorts } from './relay-ports.js';
 
+const HOST = '127.0.0.1';
 const options = {
-  host: '127.0.0.1',
   minPort: 46000,
   maxPort: 46099,
   reservationMs: 30_000,
@@ -21,7 +21,7 @@ function bindable(port: number): Promise<boolean> {
 describe('RelayPorts', () => {
   it('binds an even port and reserves the next one for its user', async () => {
     const ports = new RelayPorts({ ...options, now: Date.now });
-    const taken = await ports.take(true, true, 'alice');
+    const taken = await ports.take(HOST, true, true, 'alice');
     const port = taken!.socket.address().port;
     expect(port % 2).toBe(0);
     expect(ports.reservedBy('alice')).toBe(1);
@@ -36,7 +36,7 @@ describe('RelayPorts', () => {
 
   it('gives back a port whose bind completes after close(), so nothing stays open', async () => {
     const ports = new RelayPorts({ ...options, now: Date.now });
-    const inFlight = ports.take(false, true, 'alice');
+    const inFlight = ports.take(HOST, false, true, 'alice');
     await ports.close();
     expect(await inFlight).toBeNull();
     expect(ports.reserved).toBe(0);
@@ -46,9 +46,9 @@ describe('RelayPorts', () => {
 
   it('answers null when every port in the range is taken', async () => {
     const ports = new RelayPorts({ ...options, minPort: 46100, maxPort: 46100, now: Date.now });
-    const first = await ports.take(false, false, 'a');
+    const first = await ports.take(HOST, false, false, 'a');
     expect(first).not.toBeNull();
-    expect(await ports.take(false, false, 'a')).toBeNull();
+    expect(await ports.take(HOST, false, false, 'a')).toBeNull();
     first!.socket.close();
     await ports.close();
   });

@@ -6,11 +6,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 
-/** Bind a UDP socket; null when the port is taken. Lookups are synchronous: we only send to IP literals. */
+/**
+ * Bind a UDP socket to one address (IPv4 or IPv6; an IPv6 one takes IPv6 only); null when the port is
+ * taken. Lookups are synchronous: we only send to IP literals.
+ */
 export function bindUdp(host: string, port: number): Promise<Socket | null> {
   return new Promise((resolve) => {
-    const socket = createSocket({ type: 'udp4', lookup: (address, _opts, cb) => cb(null, address, 4) });
+    const v6 = isIPv6(host);
+    const socket = createSocket({
+      type: v6 ? 'udp6' : 'udp4',
+      ipv6Only: v6,
+      lookup: (address, _opts, cb) => cb(null, address, v6 ? 6 : 4),
+    });
     const onError = () => {
       socket.close();
       resolve(null);
@@ -24,7 +33,6 @@ export function bindUdp(host: string, port: number): Promise<Socket | null> {
 }
 
 export interface RelayPortsOptions {
-  host: string;
   minPort: number;
   maxPort: number;
   /** How long a reserved port waits for its Allocate, ms (RFC 8656 §14.9 suggests about 30 s). */
@@ -56,11 +64,12 @@ export class RelayPorts {
   }
 
   /**
-   * A free port: random start, then linear. With `even`, an even one; with `reserve`, the next port is
-   * bound too and kept for `userId` under the returned token. Null when none could be bound or the relay
-   * is closing.
+   * A free port on the local address `host`: random start, then linear. With `even`, an even one; with
+   * `reserve`, the next port is bound too and kept for `userId` under the returned token. Null when none
+   * could be bound or the relay is closing.
    */
   async take(
+    host: string,
     even: boolean,
     reserve: boolean,
     userId: string,
@@ -72,10 +81,10 @@ export class RelayPorts {
       let port = minPort + ((start + i) % span);
       if (even && port % 2 === 1) port++;
       if (port > maxPort || (reserve && port + 1 > maxPort)) continue;
-      const socket = await this.bind(port);
+      const socket = await this.bind(host, port);
       if (!socket) continue;
       if (!reserve) return { socket };
-      const next = await this.bind(port + 1);
+      const next = await this.bind(host, port + 1);
       if (!next) {
         socket.close();
         continue;
@@ -124,8 +133,8 @@ export class RelayPorts {
     await Promise.all(all);
   }
 
-  private async bind(port: number): Promise<Socket | null> {
-    const socket = await bindUdp(this.o.host, port);
+  private async bind(host: string, port: number): Promise<Socket | null> {
+    const socket = await bindUdp(host, port);
     if (socket && this.closed) {
       socket.close();
       return null;

@@ -5,10 +5,12 @@
 import type { RelayCounters } from './relay-metrics.js';
 
 export interface RelayAddress {
-  /** Address the relay's listening UDP socket is bound to. */
-  host: string;
-  /** UDP port of the STUN/TURN listener (resolved when 0 was asked for). */
+  /** UDP port of the STUN/TURN listeners (resolved when 0 was asked for). */
   port: number;
+  /** TCP port of TURN over TCP (the UDP port's number), or null when TCP is off. */
+  tcpPort: number | null;
+  /** Every local address listened on, one socket each. */
+  addresses: readonly string[];
 }
 
 export interface RelayStats {

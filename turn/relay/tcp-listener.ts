@@ -6,13 +6,13 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ClientLink } from './allocation.js';
+import type { ClientLink, LocalEndpoint } from './allocation.js';
 import type { RelayCounters } from './relay-metrics.js';
 import { FrameReader } from './tcp-framing.js';
 
 export interface TcpListenerOptions {
-  host: string;
-  port: number;
+  /** The address and port to listen on, and the listener's identity in the links it makes. */
+  local: LocalEndpoint;
   maxConnections: number;
   idleMs: number;
   sendBufferBytes: number;
@@ -42,7 +42,7 @@ export class TcpListener {
       const listener = new TcpListener(server, o);
       server.on('connection', (socket) => listener.accept(socket));
       server.once('error', () => resolve(null));
-      server.listen({ host: o.host, port: o.port, exclusive: true }, () => {
+      server.listen({ host: o.local.address, port: o.local.port, exclusive: true }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => o.logger?.warn({ err }, 'relay TCP listener error'));
         resolve(listener);
@@ -67,7 +67,8 @@ export class TcpListener {
     const link: ClientLink = {
       address,
       port,
-      key: `tcp|${address}|${port}`,
+      key: `tcp|${o.local.address}|${address}|${port}`,
+      local: o.local,
       stream: true,
       send(buf) {
         // A stream that cannot keep up loses packets, as UDP would, rather than buffering without bound.

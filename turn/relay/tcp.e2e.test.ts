@@ -22,7 +22,8 @@ const defer = closeAfterEach();
 
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   const r = await TurnServer.start({
-    host: '127.0.0.1',
+    hosts: ['0.0.0.0', '::'],
+    externalIps: [],
     port: 0,
     realm: 'tcp.test',
     secrets: ['s'],

@@ -20,7 +20,8 @@ const closing = <T extends { close(): unknown }>(x: T): T => defer(x, (v) => v.c
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   clock = Date.now();
   const r = await TurnServer.start({
-    host: '127.0.0.1',
+    hosts: ['0.0.0.0', '::'],
+    externalIps: [],
     port: 0,
     realm: 'test.realm',
     secrets: ['old-secret', SECRET],
@@ -41,7 +42,11 @@ async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServ
 
 async function client(r: TurnServer, user = 'alice', ttlSeconds = 600): Promise<TurnClient> {
   const cred = mintTurnCredential({ secret: SECRET, userId: user, ttlSeconds, now: clock });
-  const c = await TurnClient.connect(r.address, cred.username, cred.credential);
+  const c = await TurnClient.connect(
+    { host: '127.0.0.1', port: r.address.port },
+    cred.username,
+    cred.credential,
+  );
   closing(c);
   return c;
 }
@@ -65,6 +70,22 @@ describe('TurnServer: auth', () => {
     const m = await c.transact((id) => new StunWriter(Method.binding, StunClass.request, id).build());
     expect(m?.cls).toBe(StunClass.success);
     expect(getAttr(m!, Attr.xorMappedAddress)).toBeDefined();
+  });
+
+  it('answers a Binding with CHANGE-REQUEST 420 and UNKNOWN-ATTRIBUTES, as coturn does (RFC 8489 §6.3.1)', async () => {
+    const c = await client(await relay());
+    const change = Buffer.from([0, 0, 0, 0x06]); // change IP and port (RFC 5780 §7.2)
+    const m = await c.transact((id) =>
+      new StunWriter(Method.binding, StunClass.request, id).add(Attr.changeRequest, change).build(),
+    );
+    expect(m?.cls).toBe(StunClass.error);
+    expect(errorCode(m!)).toBe(420);
+    expect(getAttr(m!, Attr.unknownAttributes)?.readUInt16BE(0)).toBe(Attr.changeRequest);
+    // A comprehension-optional attribute it does not know changes nothing.
+    const ok = await c.transact((id) =>
+      new StunWriter(Method.binding, StunClass.request, id).add(0x8050, Buffer.alloc(4)).build(),
+    );
+    expect(ok?.cls).toBe(StunClass.success);
   });
 
   it('asks for credentials with 401, REALM and NONCE, then allocates with integrity on the answer', async () => {
@@ -101,7 +122,11 @@ describe('TurnServer: auth', () => {
       [forged, 401],
       [expired, 401],
     ] as const) {
-      const c = await TurnClient.connect(r.address, cred.username, cred.credential);
+      const c = await TurnClient.connect(
+        { host: '127.0.0.1', port: r.address.port },
+        cred.username,
+        cred.credential,
+      );
       closing(c);
       expect((await c.allocate()).code).toBe(code);
     }
@@ -223,8 +248,8 @@ describe('TurnServer: allocations', () => {
     expect((await c.request(Method.allocate, build)).code).toBe(code);
   });
 
-  it('refuses an IPv6 relay on an IPv4 relay with 440', async () => {
-    const c = await client(await relay());
+  it('refuses an IPv6 relay with 440 when it listens on no IPv6 address', async () => {
+    const c = await client(await relay({ hosts: ['0.0.0.0'] }));
     const r = await c.allocate((w) => w.add(Attr.requestedAddressFamily, Buffer.from([2, 0, 0, 0])));
     expect(r.code).toBe(440);
   });

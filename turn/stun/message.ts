@@ -25,6 +25,8 @@ export const Method = {
 
 export const Attr = {
   mappedAddress: 0x0001,
+  /** RFC 5780 NAT behaviour discovery; this relay does not do it, so a request carrying it gets 420. */
+  changeRequest: 0x0003,
   username: 0x0006,
   messageIntegrity: 0x0008,
   errorCode: 0x0009,
@@ -47,11 +49,51 @@ export const Attr = {
   reservationToken: 0x0022,
   priority: 0x0024,
   useCandidate: 0x0025,
+  additionalAddressFamily: 0x8000,
+  addressErrorCode: 0x8001,
   software: 0x8022,
   fingerprint: 0x8028,
   iceControlled: 0x8029,
   iceControlling: 0x802a,
 } as const;
+
+/**
+ * Comprehension-required attributes (0x0000-0x7FFF) this relay understands in a request. Any other one
+ * gets 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1), Binding requests included: CHANGE-REQUEST asks for
+ * an answer from another address and port, which a relay that ignored it would silently not give.
+ * DONT-FRAGMENT is left out on purpose: Node cannot set the DF bit, and RFC 8656 §7.2 says a server that
+ * cannot honour it answers 420.
+ */
+const UNDERSTOOD_REQUIRED = new Set<number>([
+  Attr.username,
+  Attr.realm,
+  Attr.nonce,
+  Attr.lifetime,
+  Attr.requestedTransport,
+  Attr.requestedAddressFamily,
+  Attr.evenPort,
+  Attr.reservationToken,
+  Attr.xorPeerAddress,
+  Attr.data,
+  Attr.channelNumber,
+  Attr.priority,
+  Attr.useCandidate,
+]);
+
+/** The comprehension-required attributes of `message` this relay does not understand. */
+export function unknownRequired(message: StunMessage): number[] {
+  const out: number[] = [];
+  for (const a of message.attributes)
+    if (a.type < 0x8000 && !UNDERSTOOD_REQUIRED.has(a.type)) out.push(a.type);
+  return out;
+}
+
+/** UNKNOWN-ATTRIBUTES (RFC 8489 §14.9): the types, two bytes each. */
+export function encodeUnknownAttributes(types: readonly number[]): Buffer {
+  const v = Buffer.alloc(types.length * 2);
+  types.forEach((t, i) => v.writeUInt16BE(t, i * 2));
+  return v;
+}
 
 const FINGERPRINT_XOR = 0x5354554e;
 
