@@ -123,7 +123,7 @@ async function relayCallSetup(): Promise<void> {
       'ms',
       'lower',
       'bare simple-peer pair, same relay',
-      () => sdkCallSetup(SETUP_RUNS, { relayOnly: true, deps: { embeddedRelayPort: port } }),
+      () => sdkCallSetup(SETUP_RUNS, { relayOnly: true, deps: { embeddedRelay: { port, tcpPort: port } } }),
       () => bareSimplePeerSetup(SETUP_RUNS, { iceServers, iceTransportPolicy: 'relay' }),
     );
   } finally {

@@ -41,7 +41,7 @@ beforeAll(async () => {
     }),
     secrets: [TEST_TURN_SECRET],
   });
-  sig = await startSignaling({}, { embeddedRelayPort: relay.address.port });
+  sig = await startSignaling({}, { embeddedRelay: relay.address });
   browser = await launchDemoBrowser(chromiumPath);
 }, 120_000);
 

@@ -50,7 +50,8 @@ describe('signaling/main', () => {
     try {
       await p.waitFor(/Ctrl-C stops everything/);
       expect(p.output()).toContain('DEVELOPMENT ONLY');
-      expect(p.output()).toContain(`turn:localhost:${turnPort}`);
+      expect(p.output()).toContain(`turn:localhost:${turnPort}?transport=udp`);
+      expect(p.output()).toContain(`turn:localhost:${turnPort}?transport=tcp`);
       const page = await fetch(`http://127.0.0.1:${port}/`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<title>');
@@ -59,7 +60,13 @@ describe('signaling/main', () => {
       ).json()) as { token: string };
       const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`, { token });
       const welcome = await c.join('demo');
-      expect(welcome.iceServers.map((s) => s.urls)).toContain(`turn:127.0.0.1:${turnPort}?transport=udp`);
+      // Every transport of the bundled relay is handed out, UDP first.
+      expect(welcome.iceServers.map((s) => s.urls)).toEqual(
+        expect.arrayContaining([
+          `turn:127.0.0.1:${turnPort}?transport=udp`,
+          `turn:127.0.0.1:${turnPort}?transport=tcp`,
+        ]),
+      );
       // The embedded relay accepts the minted credentials, and signaling's /metrics reports it.
       const turn = welcome.iceServers.find((s) => s.username !== undefined)!;
       const relayClient = await TurnClient.connect(

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
 import { RedisBus } from './cluster/redis-bus.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
+import { bundledTurnUrls } from './relay/ice-servers.js';
 import { registryFromConfig } from './relay/registry-from-config.js';
 import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
@@ -40,6 +41,16 @@ function help(): string {
   ].join('\n');
 }
 
+/** The bundled relay's URLs as clients get them, and the addresses it listens on. */
+function relayLines(config: SignalingConfig, relay: Relay): string[] {
+  const host = config.turn.externalIp ?? 'localhost';
+  const urls = bundledTurnUrls(host.includes(':') ? `[${host}]` : host, relay.address);
+  return [
+    `  TURN relay:  ${urls.join('  ')}`,
+    `               (bundled; listening on ${relay.address.addresses.join(', ')})`,
+  ];
+}
+
 function banner(config: SignalingConfig, port: number, relay: Relay | null): string {
   const base = `http://localhost:${port}`;
   const lines = [
@@ -50,9 +61,7 @@ function banner(config: SignalingConfig, port: number, relay: Relay | null): str
     `  WebSocket:   ws://localhost:${port}${WS_PATH}?token=<jwt>`,
     `  Credentials: POST ${base}/v1/turn-credentials  (Authorization: Bearer <jwt>)`,
     `  Health:      ${base}/healthz  ${base}/readyz  ${base}/metrics`,
-    relay
-      ? `  TURN relay:  turn:localhost:${relay.address.port}?transport=udp (bundled)`
-      : '  TURN relay:  not embedded',
+    ...(relay ? relayLines(config, relay) : ['  TURN relay:  not embedded']),
   ];
   if (config.devTokens) {
     lines.push(
@@ -116,14 +125,14 @@ async function main(argv: string[]): Promise<void> {
   // The bundled relay's load is the share of its allocation quota in use, so it sorts fairly against
   // relays of the same region and weight.
   const relays = registryFromConfig(config.turn, {
-    bundledPort: relay ? relay.address.port : null,
+    bundled: relay ? relay.address : null,
     ...(relay ? { bundledLoad: () => relay.stats().allocations / turnConfig.totalQuota } : {}),
     log: logger.child({ component: 'relay-registry' }),
   });
   relays.start();
   const server = new SignalingServer(config, {
     logger,
-    embeddedRelayPort: relay ? relay.address.port : null,
+    embeddedRelay: relay ? relay.address : null,
     relays,
     processMetrics: true,
     ...(bus ? { bus } : {}),

@@ -29,7 +29,7 @@ async function silentPort(): Promise<Socket> {
   return socket;
 }
 
-const turnUrl = (port: number) => `turn:127.0.0.1:${port}?transport=udp`;
+const turnUrl = (port: number, transport = 'udp') => `turn:127.0.0.1:${port}?transport=${transport}`;
 const urlsOf = (servers: IceServer[]) => servers.flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
 /** Generous: probes run every 500 ms, but two busy cores may be slow; the wait is bounded either way. */
 const POLL = { timeout: 15_000, interval: 50 };
@@ -71,7 +71,7 @@ describe('relay registry', () => {
         TURN_PROBE_TIMEOUT_MS: '400',
         TURN_PROBE_FAILURES: '2',
       },
-      { embeddedRelayPort: bundled.address.port },
+      { embeddedRelay: bundled.address },
     );
     const s = sig;
     const bundledTurn = turnUrl(bundled.address.port);
@@ -113,9 +113,11 @@ describe('relay registry', () => {
     expect(urlsOf(forEu.iceServers)).toContain(bundledTurn);
     expect(urlsOf(forEu.iceServers)).not.toContain(turnUrl(deadPort));
     const forUs = await welcome('bob', 'us');
-    expect(urlsOf(forUs.iceServers).slice(0, 2)).toEqual([
+    // The bundled relay's every transport, in the order a client should prefer them.
+    expect(urlsOf(forUs.iceServers).slice(0, 3)).toEqual([
       `stun:127.0.0.1:${bundled.address.port}`,
       bundledTurn,
+      turnUrl(bundled.address.port, 'tcp'),
     ]);
     expect(urlsOf(forUs.iceServers)).toContain(turnUrl(eu.address.port));
     if (coturn) {

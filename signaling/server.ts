@@ -17,7 +17,7 @@ import { PROTOCOL_VERSION } from './protocol/index.js';
 import { Dispatcher } from './relay/dispatcher.js';
 import { buildIceServers, hostFromHeader, regionFromQuery, type RelayHint } from './relay/ice-servers.js';
 import { registryFromConfig } from './relay/registry-from-config.js';
-import type { RelayRegistry } from '../turn/fleet/registry.js';
+import type { BundledRelayPorts, RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
 
@@ -27,11 +27,11 @@ export interface SignalingServerDeps {
   /** JSON logger whose base fields carry `nodeId` (main.ts makes one); default: pino at LOG_LEVEL. */
   logger?: Logger;
   bus?: RoomBus;
-  /** UDP port of the bundled relay when one runs beside this server; null for none. */
-  embeddedRelayPort?: number | null;
+  /** Where the bundled relay beside this server listens (`relay.address` fits); null for none. */
+  embeddedRelay?: BundledRelayPorts | null;
   /**
    * The relays to hand out; the caller starts and closes it. Default: one built from `config.turn` and
-   * `embeddedRelayPort`, started here and closed by close().
+   * `embeddedRelay`, started here and closed by close().
    */
   relays?: RelayRegistry;
   /** Collect Node process metrics (off in tests that start many servers). */
@@ -76,8 +76,7 @@ export class SignalingServer {
       });
     this.ownsRelays = deps.relays === undefined;
     this.relays =
-      deps.relays ??
-      registryFromConfig(config.turn, { bundledPort: deps.embeddedRelayPort ?? null, log: this.log });
+      deps.relays ?? registryFromConfig(config.turn, { bundled: deps.embeddedRelay ?? null, log: this.log });
     if (this.ownsRelays) this.relays.start();
     this.metrics = new SignalingMetrics(
       config.nodeId,

@@ -47,7 +47,7 @@ describe('two Node peers through signaling', () => {
       }),
       secrets: [TEST_TURN_SECRET],
     });
-    sig = await startSignaling({}, { embeddedRelayPort: relay.address.port });
+    sig = await startSignaling({}, { embeddedRelay: relay.address });
     const a = await joinAsPeer(sig.wsUrl, sig.token('alice', ['call']), 'call', { relayOnly: true });
     const b = await joinAsPeer(sig.wsUrl, sig.token('bob', ['call']), 'call', { relayOnly: true });
     peers.push(a, b);

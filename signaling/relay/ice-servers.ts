@@ -4,7 +4,7 @@
  * every peer gets its own and any relay that shares a secret accepts them.
  */
 import { mintTurnCredential } from '../../turn/credentials/rest-credentials.js';
-import type { RelayStatus } from '../../turn/fleet/registry.js';
+import type { BundledRelayPorts, RelayStatus } from '../../turn/fleet/registry.js';
 import { REGION_PATTERN } from '../../turn/fleet/relay-spec.js';
 import type { IceServer } from '../protocol/index.js';
 
@@ -51,6 +51,19 @@ export function hostFromHeader(hostHeader: string | undefined): string {
   return hostHeader.split(':')[0] ?? '127.0.0.1';
 }
 
+/**
+ * The bundled relay's TURN URLs in the order a client should prefer them: UDP (least overhead, the only
+ * one with no head-of-line blocking), then TCP on the same port for networks that block UDP, then TLS for
+ * networks that let only TLS out (RFC 8656 §3.1; RFC 7065 URL syntax). Browsers gather on all of them at
+ * once and ICE prefers relayed UDP candidates, so the extra URLs cost allocations, not setup time.
+ */
+export function bundledTurnUrls(host: string, ports: BundledRelayPorts): string[] {
+  const urls = [`turn:${host}:${ports.port}?transport=udp`];
+  if (ports.tcpPort != null) urls.push(`turn:${host}:${ports.tcpPort}?transport=tcp`);
+  if (ports.tlsPort != null) urls.push(`turns:${host}:${ports.tlsPort}?transport=tcp`);
+  return urls;
+}
+
 /** ICE servers for `relays`, in their order. */
 export function buildIceServers(
   options: IceServerOptions,
@@ -78,11 +91,8 @@ export function buildIceServers(
     if (relay.kind === 'bundled') {
       const host = externalIp ? (externalIp.includes(':') ? `[${externalIp}]` : externalIp) : hostHint;
       iceServers.push({ urls: `stun:${host}:${relay.port}` });
-      iceServers.push({
-        urls: `turn:${host}:${relay.port}?transport=udp`,
-        username: cred.username,
-        credential: cred.credential,
-      });
+      for (const urls of bundledTurnUrls(host, relay))
+        iceServers.push({ urls, username: cred.username, credential: cred.credential });
     } else {
       iceServers.push(
         relay.scheme === 'stun'

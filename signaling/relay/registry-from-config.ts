@@ -3,13 +3,18 @@
  * this server) and the TURN_SERVERS fleet, probed as TURN_PROBE_* say, health changes logged.
  */
 import type { Logger } from 'pino';
-import { RelayRegistry, type BundledRelayOptions, type RelayStatus } from '../../turn/fleet/registry.js';
+import {
+  RelayRegistry,
+  type BundledRelayOptions,
+  type BundledRelayPorts,
+  type RelayStatus,
+} from '../../turn/fleet/registry.js';
 import type { ProbeClock } from '../../turn/fleet/relay-probe.js';
 import type { SignalingConfig } from '../config.js';
 
 export interface RegistryFromConfigOptions {
-  /** UDP port of the bundled relay, or null when none runs beside this server. */
-  bundledPort: number | null;
+  /** Where the bundled relay listens, or null when none runs beside this server. */
+  bundled: BundledRelayPorts | null;
   /** The bundled relay's load, 0-1 (e.g. allocations / TURN_TOTAL_QUOTA). */
   bundledLoad?: () => number;
   log?: Logger;
@@ -21,11 +26,17 @@ export function registryFromConfig(
   turn: SignalingConfig['turn'],
   options: RegistryFromConfigOptions,
 ): RelayRegistry {
-  const { bundledPort, bundledLoad, log, clock } = options;
+  const { bundledLoad, log, clock } = options;
   const bundled: BundledRelayOptions | null =
-    bundledPort === null
+    options.bundled === null
       ? null
-      : { port: bundledPort, region: turn.embeddedRegion, ...(bundledLoad ? { load: bundledLoad } : {}) };
+      : {
+          port: options.bundled.port,
+          tcpPort: options.bundled.tcpPort ?? null,
+          tlsPort: options.bundled.tlsPort ?? null,
+          region: turn.embeddedRegion,
+          ...(bundledLoad ? { load: bundledLoad } : {}),
+        };
   return new RelayRegistry({
     relays: turn.servers,
     bundled,

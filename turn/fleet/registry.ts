@@ -32,12 +32,20 @@ export type RelayStatus = Common &
   (
     | { kind: 'external'; url: string; scheme: RelaySpec['scheme'] }
     /** The bundled relay's URLs name the host each client reached signaling at, so they are built per client. */
-    | { kind: 'bundled'; port: number }
+    | ({ kind: 'bundled' } & BundledRelayPorts)
   );
 
-export interface BundledRelayOptions {
-  /** UDP port of the bundled relay. */
+/** Where the bundled relay listens; `relay.address` of a running relay fits. */
+export interface BundledRelayPorts {
+  /** UDP port (and TURN over TCP's, on the same number unless `tcpPort` says otherwise). */
   port: number;
+  /** TURN over TCP port, or null when TCP is off. Default: none handed out. */
+  tcpPort?: number | null;
+  /** TURN over TLS port, or null when TLS is off. Default: none handed out. */
+  tlsPort?: number | null;
+}
+
+export interface BundledRelayOptions extends BundledRelayPorts {
   region?: string | undefined;
   /** Default 1. */
   weight?: number;
@@ -246,6 +254,8 @@ export class RelayRegistry {
         kind: 'bundled',
         id: 'bundled',
         port: e.bundled.port,
+        tcpPort: e.bundled.tcpPort ?? null,
+        tlsPort: e.bundled.tlsPort ?? null,
         region: e.bundled.region,
         weight: e.bundled.weight ?? 1,
         healthy: true,
