@@ -61,10 +61,11 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
     });
   new Gauge({
     name: 'turn_allocations_active',
-    help: 'Allocations alive now',
+    help: 'Allocations alive now, by the transport the client reaches the relay over',
+    labelNames: ['transport'],
     registers: [registry],
     collect() {
-      this.set(read().allocations);
+      for (const [transport, n] of Object.entries(read().allocationsByTransport)) this.set({ transport }, n);
     },
   });
   new Gauge({

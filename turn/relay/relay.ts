@@ -15,6 +15,8 @@ export interface RelayAddress {
 
 export interface RelayStats {
   allocations: number;
+  /** Allocations by the transport their client uses to reach the relay. */
+  allocationsByTransport: Record<'udp' | 'tcp' | 'tls', number>;
   /** Relay sockets open: one per allocation, plus reserved ports (EVEN-PORT with R). */
   relaySockets: number;
   /** TURN-over-TCP client connections open. */

@@ -177,11 +177,16 @@ export class TurnServer implements Relay {
 
   stats(): RelayStats {
     let sockets = this.ports.reserved;
-    for (const a of this.table.all()) sockets += a.relays.length;
+    const byTransport = { udp: 0, tcp: 0, tls: 0 };
+    for (const a of this.table.all()) {
+      sockets += a.relays.length;
+      byTransport[a.client.local.transport]++;
+    }
     let connections = 0;
     for (const s of this.streams) connections += s.size;
     return {
       allocations: this.table.size,
+      allocationsByTransport: byTransport,
       relaySockets: sockets,
       tcpConnections: connections,
       counters: this.counters,
