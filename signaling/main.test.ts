@@ -77,7 +77,7 @@ describe('signaling/main', () => {
       expect((await relayClient.allocate()).code).toBe(0);
       await relayClient.close();
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      expect(metrics).toMatch(/^turn_allocations_active\{transport="udp"\} 1$/m);
+      expect(metrics).toMatch(/^turn_allocations_active\{transport="udp"(,node="[^"]*")?\} 1$/m);
       p.kill('SIGTERM');
       expect(await c.next('reconnect', 10_000)).toMatchObject({ reason: 'draining' });
       expect((await c.closed).code).toBe(1012);

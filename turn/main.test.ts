@@ -30,7 +30,7 @@ describe('turn/main', () => {
       expect(await health.json()).toEqual({ ok: true, allocations: 1 });
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toContain('process_cpu');
-      expect(metrics).toMatch(/^turn_allocations_active 1$/m);
+      expect(metrics).toMatch(/^turn_allocations_active\{transport="udp"\} 1$/m);
       expect(metrics).toMatch(/^turn_allocate_total\{result="success"\} 1$/m);
       expect(metrics).toMatch(/^turn_allocate_total\{result="401"\} 1$/m);
       await client.close();

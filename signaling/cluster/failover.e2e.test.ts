@@ -67,7 +67,7 @@ describe.skipIf(!available)('instance failure', () => {
         peers.push({ c, w: await c.join('call'), user: `u${i}`, instance: i % 3 });
       }
       for (const [i, p] of peers.entries())
-        await expect.poll(() => p.c.all('peer-joined').length).toBe(5 - i);
+        await expect.poll(() => p.c.all('peer-joined').length, { timeout: 15_000 }).toBe(5 - i);
 
       procs[2]!.kill('SIGKILL');
       expect((await procs[2]!.exited).signal).toBe('SIGKILL');
