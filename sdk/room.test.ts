@@ -11,6 +11,7 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   connected = false;
   destroyed = false;
   remoteUfrag = null;
+  remoteSession = null;
   localUfrag = null;
   constructor(readonly initiator: boolean) {
     super();
@@ -24,7 +25,10 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   }
   addTrack(): void {}
   removeTrack(): void {}
-  setConfiguration(): void {}
+  readonly configured: RTCConfiguration[] = [];
+  setConfiguration(c: RTCConfiguration): void {
+    this.configured.push(c);
+  }
   getStats(): null {
     return null;
   }
@@ -148,6 +152,24 @@ describe('Room', () => {
     // The replayed mailbox repeats the join: no duplicate event.
     s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-qqqqqqqq', 'Q') });
     expect(s.events.filter(([e]) => e === 'peer-joined')).toHaveLength(1);
+    await closeRoom(s);
+  });
+
+  it('fresh TURN credentials go to new links only: a live link is never reconfigured (no surprise ICE restart)', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    const fresh = [{ urls: 'turn:relay.example:3478', username: '2:me', credential: 'new' }];
+    s.platform.last.deliver({ type: 'turn-credentials', iceServers: fresh, iceServersExpireAt: 2 });
+    await reconnect(
+      s,
+      welcomeFor('peer-mmmmmmmm', {
+        resumed: true,
+        members: [member('peer-zzzzzzzz', 'Z')],
+        iceServers: fresh,
+        iceServersExpireAt: 3,
+      }),
+    );
+    expect(s.links[0]!.configured).toEqual([]);
     await closeRoom(s);
   });
 

@@ -73,7 +73,7 @@ export interface RoomEvents {
   reconnecting: { attempt: number; delayMs: number };
   /** Signaling is back: with the same peer id (`resumed`) or a new one (`rejoined`). */
   resumed: { kind: Exclude<JoinKind, 'initial'>; peerId: string; previousPeerId: string | null };
-  /** Fresh ICE servers (TURN credentials) were applied to every link. */
+  /** Fresh ICE servers (TURN credentials) arrived: every new link uses them; live links keep theirs. */
   'ice-servers': { iceServers: IceServer[]; expiresAt: number };
   error: { error: SdkError };
   /** Terminal. */
@@ -241,8 +241,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /**
-   * Change ICE servers or transport policy: applied to live links (setConfiguration) and used for every
-   * new link; pairs without a link up try a fresh one at once.
+   * Change ICE servers or transport policy: used for every new link, and applied to live links, which
+   * restart ICE at their next negotiation (the app asked for it); pairs without a link up try a fresh one
+   * at once.
    */
   updateIceConfiguration(update: {
     iceServers?: IceServer[];
@@ -251,7 +252,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (update.iceServers) this.config.iceServers = update.iceServers;
     if (update.iceTransportPolicy) this.iceTransportPolicy = update.iceTransportPolicy;
     const rtc = this.rtcConfiguration();
-    for (const s of this.sessions.values()) s.applyIceConfiguration(rtc, true);
+    for (const s of this.sessions.values()) s.applyIceConfiguration(rtc);
   }
 
   /** Ask signaling for fresh TURN credentials now (normally automatic before they expire). */
@@ -460,13 +461,16 @@ export class Room extends TypedEmitter<RoomEvents> {
     }
   }
 
-  private applyIceServers(iceServers: IceServer[], expiresAt: number, toLiveLinks: boolean): void {
+  /**
+   * Fresh ICE servers (TURN credentials) are kept for the links made from now on and never applied to live
+   * links: changing a live RTCPeerConnection's ICE servers makes its next offer an ICE restart (libwebrtc
+   * sets its needs-ice-restart flag), which nobody asked for. A live link's allocations keep refreshing
+   * with the credentials they were made with (RFC 8656 §7: the relay checks the credential's integrity,
+   * and coturn's REST API mode, like the bundled relay, accepts a refresh past its expiry).
+   */
+  private applyIceServers(iceServers: IceServer[], expiresAt: number, announce: boolean): void {
     this.iceServers = iceServers;
-    if (toLiveLinks && !this.config.iceServers) {
-      const rtc = this.rtcConfiguration();
-      for (const s of this.sessions.values()) s.applyIceConfiguration(rtc, false);
-    }
-    if (toLiveLinks) this.emit('ice-servers', { iceServers, expiresAt });
+    if (announce) this.emit('ice-servers', { iceServers, expiresAt });
     this.scheduleTurnRefresh(expiresAt);
   }
 

@@ -33,6 +33,8 @@ export interface Link extends Pick<TypedEmitter<LinkEvents>, 'on' | 'off' | 'onc
   readonly destroyed: boolean;
   /** ICE username fragment of the remote description this link has been given (null before one). */
   readonly remoteUfrag: string | null;
+  /** Session id (`o=` line) of the remote description this link has been given (null before one). */
+  readonly remoteSession: string | null;
   /** ICE username fragment of this link's own local description (null before one). */
   readonly localUfrag: string | null;
   signal(payload: SignalPayload): void;
@@ -42,6 +44,10 @@ export interface Link extends Pick<TypedEmitter<LinkEvents>, 'on' | 'off' | 'onc
   sendUnreliable(text: string): boolean;
   addTrack(track: MediaStreamTrack, stream: MediaStream): void;
   removeTrack(track: MediaStreamTrack, stream: MediaStream): void;
+  /**
+   * Replace the ICE configuration. libwebrtc marks the connection for an ICE restart when the ICE servers
+   * change, so the next offer restarts ICE: call it only when a restart is wanted.
+   */
   setConfiguration(config: RTCConfiguration): void;
   getStats(): Promise<RTCStatsReport> | null;
   destroy(): void;

@@ -11,6 +11,7 @@ class FakeLink extends TypedEmitter<LinkEvents> implements Link {
   connected = false;
   destroyed = false;
   remoteUfrag: string | null = null;
+  remoteSession: string | null = null;
   readonly signals: SignalPayload[] = [];
   readonly sent: string[] = [];
   constructor(
@@ -20,8 +21,10 @@ class FakeLink extends TypedEmitter<LinkEvents> implements Link {
     super();
   }
   signal(p: SignalPayload): void {
-    if (p.type === 'offer' || p.type === 'answer')
+    if (p.type === 'offer' || p.type === 'answer') {
       this.remoteUfrag = /a=ice-ufrag:(\S+)/.exec(p.sdp)?.[1] ?? null;
+      this.remoteSession = /^o=\S+ (\S+) /m.exec(p.sdp)?.[1] ?? null;
+    }
     this.signals.push(p);
   }
   send(text: string): boolean {

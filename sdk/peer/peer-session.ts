@@ -65,7 +65,13 @@ export interface SessionHost {
   onLinkEvent(event: LinkEvent): void;
 }
 
-const MAX_RETIRED_UFRAGS = 64;
+const MAX_RETIRED = 64;
+
+function remember(set: Set<string>, value: string | null): void {
+  if (value === null) return;
+  set.add(value);
+  if (set.size > MAX_RETIRED) set.delete(set.values().next().value!);
+}
 
 export class PeerSession {
   path: Path = 'connecting';
@@ -73,7 +79,8 @@ export class PeerSession {
   /** Set after a fresh rejoin when this peer was not in the new welcome; cleared when it shows up. */
   orphanTimer: TimerHandle | null = null;
   private link: Link | null = null;
-  private readonly retired = new Set<string>();
+  /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
+  private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
   private readonly sender: ReliableSender;
   private readonly receiver: ReliableReceiver<EncodedPayload>;
   private readonly signalQueue: SignalPayload[] = [];
@@ -182,8 +189,8 @@ export class PeerSession {
     const link = this.link;
     if (!link) return;
     this.link = null;
-    if (link.remoteUfrag) this.retired.add(link.remoteUfrag);
-    if (this.retired.size > MAX_RETIRED_UFRAGS) this.retired.delete(this.retired.values().next().value!);
+    remember(this.retired.ufrags, link.remoteUfrag);
+    remember(this.retired.sessions, link.remoteSession);
     this.clearTimer('graceTimer');
     link.destroy();
     this.endRemoteTracks();
@@ -285,10 +292,13 @@ export class PeerSession {
     this.setPath(reading?.path ?? 'direct', reading?.rttMs);
   }
 
-  /** New ICE configuration: applied to the live link; a waiting pair tries a fresh link at once. */
-  applyIceConfiguration(config: RTCConfiguration, retryNow: boolean): void {
+  /**
+   * The app changed the ICE configuration: applied to the live link (its next negotiation restarts ICE on
+   * the same link; the router keeps it); a waiting pair tries a fresh link at once.
+   */
+  applyIceConfiguration(config: RTCConfiguration): void {
     this.link?.setConfiguration(config);
-    if (!retryNow || this.linkConnected || this.closed) return;
+    if (this.linkConnected || this.closed) return;
     if (this.initiates) {
       this.newLink('new ICE configuration');
       if (this.path === 'websocket') this.scheduleRetry();
