@@ -39,6 +39,13 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
     this.connected = true;
     this.emit('connect', undefined);
   }
+  fail(): void {
+    this.connected = false;
+    this.emit('close', { error: { code: 'ERR_ICE_CONNECTION_FAILURE', message: 'failed' } });
+  }
+  fire<K extends keyof LinkEvents>(event: K, payload: LinkEvents[K]): void {
+    this.emit(event, payload);
+  }
 }
 
 const member = (peerId: string, instance: string, meta: Record<string, string> = {}): Member => ({
@@ -170,6 +177,55 @@ describe('Room', () => {
       }),
     );
     expect(s.links[0]!.configured).toEqual([]);
+    await closeRoom(s);
+  });
+
+  it('a reliable broadcast waits for a peer that is rejoining without a live link, and reaches its new id', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    s.platform.last.drop();
+    s.links[0]!.fail(); // the link dies while signaling is away too
+    await s.clock.advance(100);
+    s.platform.last.open();
+    s.platform.last.deliver(welcomeFor('peer-nnnnnnnn')); // a fresh join; Z is not back yet
+    await settle();
+    expect(s.room.send('kept for Z')).toBe(1);
+    const toZ = () =>
+      s.platform.sockets
+        .flatMap((k) => k.sent)
+        .filter((m) => m.type === 'data' && m.payload === 'kept for Z');
+    expect(toZ()).toEqual([]);
+    s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-yyyyyyyy', 'Z') });
+    expect(toZ()).toMatchObject([{ to: 'peer-yyyyyyyy' }]);
+    await closeRoom(s);
+  });
+
+  it('while a peer is rejoining, nothing is sent to its old id (no not_in_room floods)', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    await s.clock.advance(10_000);
+    s.room.send('unacked');
+    s.platform.last.drop();
+    s.links[0]!.fail(); // replaced at once (the retry interval has passed); its offer waits in the queue
+    s.links[1]!.fire('signal', { type: 'offer', sdp: 'v=0\r\na=ice-ufrag:x\r\n' });
+    await s.clock.advance(100);
+    s.platform.last.open();
+    s.platform.last.deliver(welcomeFor('peer-nnnnnnnn'));
+    await settle();
+    const sent = () => s.platform.sockets.flatMap((k) => k.sent);
+    const before = sent().length;
+    // Retransmits, acks, relink requests, retries and queued signals all come due in this time.
+    await s.clock.advance(4_000);
+    s.room.send('more');
+    const toOldId = sent()
+      .slice(before)
+      .filter((m) => 'to' in m && m.to === 'peer-zzzzzzzz');
+    expect(toOldId).toEqual([]);
+    // Once the peer is back under its new id, the queued offer and the messages go there.
+    s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-yyyyyyyy', 'Z') });
+    const toNewId = sent().filter((m) => 'to' in m && m.to === 'peer-yyyyyyyy');
+    expect(toNewId.map((m) => m.type)).toContain('signal');
+    expect(toNewId.filter((m) => m.type === 'data').map((m) => m.payload)).toEqual(['unacked', 'more']);
     await closeRoom(s);
   });
 

@@ -292,8 +292,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   private targets(to: string | undefined): PeerSession[] {
-    if (to === undefined)
-      return [...this.sessions.values()].filter((s) => s.orphanTimer === null || s.linkConnected);
+    // Every peer, also one waiting to rejoin under a new id: its reliable messages wait for it (or for it
+    // to be declared gone), as a reliable send promises.
+    if (to === undefined) return [...this.sessions.values()];
     const s = this.sessions.get(to);
     if (!s) throw new SdkError('unknown_peer', undefined, { peerId: to });
     return [s];

@@ -105,6 +105,11 @@ function setup(local: string, remote: string) {
 }
 
 const offer = (u: string): SignalPayload => ({ type: 'offer', sdp: `v=0\r\na=ice-ufrag:${u}\r\n` });
+/** An offer as libwebrtc writes it, naming its RTCPeerConnection by the `o=` session id. */
+const offerIn = (u: string, session: string): SignalPayload => ({
+  type: 'offer',
+  sdp: `v=0\r\no=- ${session} 2 IN IP4 127.0.0.1\r\na=ice-ufrag:${u}\r\n`,
+});
 const dataFrames = (wire: ClientMessage[]) => wire.filter((m) => m.type === 'data');
 
 describe('PeerSession', () => {
@@ -113,21 +118,24 @@ describe('PeerSession', () => {
     expect(setup('bbbbbbbb', 'aaaaaaaa').links).toEqual([]);
   });
 
-  it('no link by the deadline: websocket path, reliable data as seq-numbered data frames, acks free them', async () => {
+  it('data rides signaling from the first moment, before any link: seq-numbered data frames, acks free them', async () => {
     const s = setup('aaaaaaaa', 'bbbbbbbb');
     s.session.sendReliable(encodePayload('m1', 'c'));
-    expect(dataFrames(s.wire)).toEqual([]); // held: no path yet
-    await s.clock.advance(1_000);
-    expect(s.session.path).toBe('websocket');
+    // No waiting for ICE or for the deadline: out at once while the first link is still connecting.
+    expect(s.session.path).toBe('connecting');
     expect(dataFrames(s.wire)).toEqual([
       { type: 'data', to: 'bbbbbbbb', payload: 'm1', channel: 'c', seq: 1 },
     ]);
+    expect(s.session.sendUnreliable(encodePayload('u1', 'c'))).toBe(true);
+    await s.clock.advance(1_000);
+    expect(s.session.path).toBe('websocket');
+    s.wire.splice(0);
     // Unacked: resent after retransmitMs; acked: never again.
     await s.clock.advance(300);
-    expect(dataFrames(s.wire)).toHaveLength(2);
+    expect(dataFrames(s.wire)).toHaveLength(1);
     s.session.receiveFrame({ kind: 'ack', seq: 1 });
     await s.clock.advance(1_000);
-    expect(dataFrames(s.wire)).toHaveLength(2);
+    expect(dataFrames(s.wire)).toHaveLength(1);
     expect(s.session.pendingReliable).toBe(0);
   });
 
@@ -213,6 +221,66 @@ describe('PeerSession', () => {
     expect(s.links).toHaveLength(1);
     s.session.receiveFrame({ kind: 'control', request: { op: 'relink', ufrag: 'L0' } });
     expect(s.links).toHaveLength(2);
+  });
+
+  it('a relink request lost while signaling is down is sent again when it is back, and retried after', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa'); // answering side
+    s.session.receiveSignal(offer('r1'));
+    s.links[0]!.up();
+    await s.clock.advance(3_000);
+    s.setOpen(false);
+    s.links[0]!.fail();
+    expect(s.session.path).toBe('websocket');
+    const relinks = () => s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl');
+    expect(relinks()).toEqual([]); // nowhere to send it
+    s.setOpen(true);
+    s.session.signalingRestored();
+    expect(relinks()).toHaveLength(1);
+    // That request is lost too (the other side's id changed, say): the retry timer asks again.
+    await s.clock.advance(2_000);
+    expect(relinks()).toHaveLength(2);
+    await s.clock.advance(2_000);
+    expect(relinks()).toHaveLength(3);
+  });
+
+  it('a role flip after a rejoin: the side that offers now makes a fresh link at once and keeps retrying', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa'); // answers while the remote id is smaller
+    s.session.receiveSignal(offer('r1'));
+    s.links[0]!.up();
+    await s.clock.advance(3_000);
+    s.setOpen(false);
+    s.links[0]!.fail();
+    // The remote rejoins under a larger id: this side offers from now on.
+    s.setOpen(true);
+    s.session.rekey('cccccccc', { peerId: 'cccccccc', userId: 'u' });
+    expect(s.links).toHaveLength(2);
+    expect(s.links[1]!.initiator).toBe(true);
+    // Its offer is lost: a new one within the retry interval, and on.
+    await s.clock.advance(2_000);
+    expect(s.links).toHaveLength(3);
+    s.links[2]!.up();
+    expect(s.session.path).toBe('direct');
+    await s.clock.advance(10_000);
+    expect(s.links).toHaveLength(3);
+  });
+
+  it('a working link replaced at the remote side: websocket path at once, unacked data resent there', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    s.session.receiveSignal(offerIn('r1', 's1'));
+    s.links[0]!.up();
+    await s.clock.advance(10);
+    expect(s.session.path).toBe('direct');
+    s.session.sendReliable(encodePayload('last', undefined)); // on the old link, never acked
+    expect(s.links[0]!.sent).toHaveLength(1);
+    s.session.receiveSignal(offerIn('r2', 's2')); // the remote made a new connection
+    expect(s.links).toHaveLength(2);
+    expect(s.session.path).toBe('websocket');
+    expect(dataFrames(s.wire)).toEqual([{ type: 'data', to: 'aaaaaaaa', payload: 'last', seq: 1 }]);
+    // The replacement never connects: the relink loop runs instead of holding data forever.
+    await s.clock.advance(2_000);
+    expect(s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl')).toHaveLength(1);
+    s.links[1]!.up();
+    expect(s.session.path).toBe('direct');
   });
 
   it('queues signals while signaling is down and sends them when it is restored', () => {

@@ -2,10 +2,12 @@
  * Everything about one remote peer that outlives any single link: its reliable message streams, its
  * current path, queued signals, and the link itself, which is replaced when it fails.
  *
- * Paths: `connecting` until the first link connects or `p2pConnectTimeoutMs` passes; `direct`/`relay`
- * while a link is connected (read from getStats); `websocket` when no link is up past the deadline or
- * after a link failed: data then goes through signaling `data` frames while the initiator keeps trying
- * fresh links every `iceRetryIntervalMs`, and moves back as soon as one connects.
+ * Data never waits for a link: while none is connected it goes through signaling `data` frames, from
+ * the first moment, and moves to the link as soon as one connects (socket.io's transport upgrade).
+ * Paths: `connecting` until the first link connects or `p2pConnectTimeoutMs` passes (data already flows
+ * over signaling); `direct`/`relay` while a link is connected (read from getStats); `websocket` when no
+ * link is up past the deadline, after a link failed or while a replacement connects: the side that offers
+ * then tries fresh links (the other side asks for them) every `iceRetryIntervalMs`.
  *
  * Reliable messages are numbered per pair and kept until acked, so a path switch resends what may have
  * been lost and the receiver's dedupe makes it exactly-once and in order. Unreliable messages take the
@@ -120,11 +122,28 @@ export class PeerSession {
     return this.sender.pending;
   }
 
-  /** The remote's peer id changed (it joined afresh after a signaling restart); the link stays. */
+  /**
+   * Set by the room after a fresh rejoin while this peer is not (yet) back under a new id: its old id is
+   * unknown to signaling, so nothing is sent over signaling (signals queue, reliable messages wait) until
+   * `rekey` gives the new id or the room declares the peer gone.
+   */
+  private get awaitingRejoin(): boolean {
+    return this.orphanTimer !== null;
+  }
+
+  /** Signaling can carry frames to this peer now. */
+  private canSignal(): boolean {
+    return this.host.signalingOpen() && !this.awaitingRejoin;
+  }
+
+  /**
+   * The remote's peer id changed (it joined afresh after a signaling restart); the link stays. The room
+   * has cleared `orphanTimer` first. Which side offers may have flipped with the new ids.
+   */
   rekey(peerId: string, member: Member): void {
     this.peerId = peerId;
     this.member = member;
-    this.flushSignals();
+    this.signalingRestored();
   }
 
   // ---- signals ----
@@ -138,21 +157,34 @@ export class PeerSession {
   }
 
   private sendSignal(signal: SignalPayload): void {
-    if (this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+    if (this.signalQueue.length === 0 && this.canSignal()) {
+      if (this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+    }
     this.signalQueue.push(signal);
     if (this.signalQueue.length > this.host.tuning.maxQueuedSignals) this.signalQueue.shift();
   }
 
-  /** Signaling is back: send what queued up, retry anything that waits on it. */
+  /**
+   * Signaling is back (or the peer's new id is known): send what queued up, and if no link is up, get one
+   * going from whichever side offers now (the roles may have flipped with fresh ids), with the retry
+   * timer running so that one lost request never leaves the pair on the WebSocket path for good.
+   */
   signalingRestored(): void {
-    if (this.closed) return;
+    if (this.closed || !this.canSignal()) return;
     this.flushSignals();
-    if (!this.linkConnected && !this.initiates) this.requestRelink();
+    if (!this.linkConnected) {
+      if (!this.initiates) this.requestRelink();
+      else if (!this.link?.initiator || this.host.clock.now() - this.lastAttemptAt >= this.retryMs()) {
+        // An answering link cannot make progress once we are the side that offers.
+        this.newLink('signaling restored');
+      }
+      if (this.path !== 'connecting') this.ensureRetry();
+    }
     this.flush();
   }
 
   private flushSignals(): void {
-    while (this.signalQueue.length > 0 && this.host.signalingOpen()) {
+    while (this.signalQueue.length > 0 && this.canSignal()) {
       const signal = this.signalQueue[0]!;
       if (!this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
       this.signalQueue.shift();
@@ -162,7 +194,14 @@ export class PeerSession {
   // ---- links ----
 
   private newLink(reason: string, initiator = true): Link {
+    const replacesWorkingLink = this.link?.connected ?? false;
     this.retireLink();
+    if (replacesWorkingLink) {
+      // Until the new link connects, data takes signaling (what the old link had unacked goes again)
+      // and the path says so; the retry timer bounds how long the new link may take.
+      this.useWebsocket();
+      this.ensureRetry();
+    }
     this.lastAttemptAt = this.host.clock.now();
     const link = this.host.createLink(initiator);
     this.link = link;
@@ -243,36 +282,45 @@ export class PeerSession {
     this.host.onLinkEvent({ peerId: this.peerId, kind: 'failed', initiator, reason });
     this.retireLink();
     this.useWebsocket();
-    const rested = this.host.clock.now() - this.lastAttemptAt >= this.host.tuning.iceRetryIntervalMs;
-    if (this.initiates) {
-      if (rested) this.newLink(`replacing: ${reason}`);
-      if (this.retryTimer === null) this.scheduleRetry();
-    } else if (rested) {
-      this.requestRelink(remoteUfrag);
+    const rested = this.host.clock.now() - this.lastAttemptAt >= this.retryMs();
+    if (rested) {
+      if (this.initiates) this.newLink(`replacing: ${reason}`);
+      else this.requestRelink(remoteUfrag);
     }
+    this.ensureRetry();
   }
 
   private onP2pDeadline(): void {
     this.p2pTimer = null;
     if (this.closed || this.linkConnected) return;
     this.useWebsocket();
-    if (this.initiates) this.scheduleRetry();
-    else this.requestRelink();
+    if (!this.initiates) this.requestRelink();
+    this.ensureRetry();
   }
 
-  private scheduleRetry(): void {
-    this.clearTimer('retryTimer');
+  private retryMs(): number {
+    return this.host.tuning.iceRetryIntervalMs;
+  }
+
+  /**
+   * While no link is up, whichever side offers now tries a fresh link (or asks for one) every
+   * `iceRetryIntervalMs`, on both sides of the pair: a relink request lost while signaling was down, or a
+   * role flip after a rejoin, is made good at the next tick. Stops once a link connects.
+   */
+  private ensureRetry(): void {
+    if (this.retryTimer !== null || this.closed) return;
     this.retryTimer = this.host.clock.setTimeout(() => {
       this.retryTimer = null;
       if (this.closed || this.linkConnected) return;
       if (this.initiates) this.newLink('retry while on websocket');
       else this.requestRelink();
-      this.scheduleRetry();
-    }, this.host.tuning.iceRetryIntervalMs);
+      this.ensureRetry();
+    }, this.retryMs());
   }
 
   /** Ask the initiating side for a fresh link (naming the link we had, so a stale request is ignored). */
   private requestRelink(ufrag: string | null = this.link?.remoteUfrag ?? null): void {
+    if (!this.canSignal()) return; // asked again when signaling is back (signalingRestored)
     this.lastAttemptAt = this.host.clock.now();
     this.sendFrameOverSignaling({ kind: 'control', request: { op: 'relink', ufrag } });
   }
@@ -301,7 +349,7 @@ export class PeerSession {
     if (this.linkConnected || this.closed) return;
     if (this.initiates) {
       this.newLink('new ICE configuration');
-      if (this.path === 'websocket') this.scheduleRetry();
+      if (this.path === 'websocket') this.ensureRetry();
     } else {
       this.requestRelink();
     }
@@ -346,7 +394,7 @@ export class PeerSession {
     if (this.closed) return false;
     const frame: Frame = { kind: 'unreliable', ...payload };
     if (this.link?.connected) return this.link.sendUnreliable(toLinkText(frame));
-    if (this.path !== 'websocket' || !this.host.takeFallbackToken()) return false;
+    if (!this.canSignal() || !this.host.takeFallbackToken()) return false;
     return this.sendFrameOverSignaling(frame);
   }
 
@@ -369,7 +417,9 @@ export class PeerSession {
       }
       return;
     }
-    if (this.path !== 'websocket' || !this.host.signalingOpen()) return;
+    // No link up (yet): signaling carries the data, from the first moment (as socket.io starts on
+    // long-polling and upgrades), so a pair never waits for ICE or its deadline before data flows.
+    if (!this.canSignal()) return;
     const { retransmitMs } = this.host.tuning;
     for (const o of this.sender.due(now, retransmitMs)) {
       if (!this.host.takeFallbackToken()) return this.scheduleFlush(this.host.fallbackWaitMs());
@@ -399,6 +449,7 @@ export class PeerSession {
   }
 
   private sendFrameOverSignaling(frame: Frame): boolean {
+    if (!this.canSignal()) return false;
     return this.host.sendSignaling(toSignalingData(frame, this.peerId));
   }
 
@@ -460,7 +511,7 @@ export class PeerSession {
     if (this.closed) return;
     const frame: Frame = { kind: 'ack', seq: this.receiver.cumulativeAck };
     if (this.link?.connected && this.link.send(toLinkText(frame))) return;
-    if (!this.host.signalingOpen()) return; // acked again after the next message or reconnect
+    if (!this.canSignal()) return; // acked again after the next message or reconnect
     if (!this.host.takeFallbackToken()) {
       this.ackTimer = this.host.clock.setTimeout(
         () => {
