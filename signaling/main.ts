@@ -1,7 +1,12 @@
 /**
- * `npm start`: signaling, the bundled TURN relay and the demo page in one process. With nothing configured
- * it runs the development default (secrets generated and printed, dev token route on). SIGTERM drains;
- * Ctrl-C stops everything cleanly; a second signal exits at once.
+ * `npm start`: signaling, the bundled TURN relay and the demo page. With nothing configured it runs the
+ * development default (secrets generated and printed, dev token route on). SIGTERM drains; Ctrl-C stops
+ * everything cleanly; a second signal exits at once.
+ *
+ * With the bundled relay on (TURN_EMBEDDED, the default) this process is a small supervisor
+ * (`supervisor.ts`) that runs the relay (`--role=relay`) and signaling (`--role=signaling`) as two child
+ * processes of this same entry point and restarts each independently, so a signaling crash never takes
+ * the relay and its relayed calls down. With TURN_EMBEDDED=false signaling runs in this process alone.
  */
 import { pino } from 'pino';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
@@ -10,8 +15,30 @@ import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
 import { registryFromConfig } from './relay/registry-from-config.js';
 import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
-import { startRelay } from '../turn/relay/start-relay.js';
-import type { Relay } from '../turn/relay/relay.js';
+import type { RelayStats } from '../turn/relay/relay.js';
+import { newCounters } from '../turn/relay/relay-metrics.js';
+import { isRelayIpcMessage, runBundledRelay } from './bundled-relay-process.js';
+import { runSupervisor } from './supervisor.js';
+
+/** The bundled relay as signaling sees it from its own process: the port, and figures pushed over IPC. */
+interface BundledRelay {
+  port: number;
+  stats(): RelayStats;
+}
+
+function bundledRelayOverIpc(port: number): BundledRelay {
+  let stats: RelayStats = { allocations: 0, relaySockets: 0, tcpConnections: 0, counters: newCounters() };
+  process.on('message', (m: unknown) => {
+    if (isRelayIpcMessage(m) && m.type === 'relay-stats') stats = m.stats;
+  });
+  return { port, stats: () => stats };
+}
+
+/** `--name=value` from argv. */
+function flag(argv: string[], name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
 
 const DEV_ALLOWED_PEERS = [
   '127.0.0.0/8',
@@ -40,7 +67,19 @@ function help(): string {
   ].join('\n');
 }
 
-function banner(config: SignalingConfig, port: number, relay: Relay | null): string {
+interface Generated {
+  jwt: boolean;
+  turn: boolean;
+}
+
+function banner(
+  config: SignalingConfig,
+  port: number,
+  relay: BundledRelay | null,
+  generated: Generated,
+): string {
+  // The host clients are told to use: the configured external address, or this machine.
+  const relayHost = config.turn.externalIp ?? 'localhost';
   const base = `http://localhost:${port}`;
   const lines = [
     '',
@@ -51,7 +90,7 @@ function banner(config: SignalingConfig, port: number, relay: Relay | null): str
     `  Credentials: POST ${base}/v1/turn-credentials  (Authorization: Bearer <jwt>)`,
     `  Health:      ${base}/healthz  ${base}/readyz  ${base}/metrics`,
     relay
-      ? `  TURN relay:  turn:localhost:${relay.address.port}?transport=udp (bundled)`
+      ? `  TURN relay:  turn:${relayHost}:${relay.port}?transport=udp (bundled, its own process)`
       : '  TURN relay:  not embedded',
   ];
   if (config.devTokens) {
@@ -63,9 +102,8 @@ function banner(config: SignalingConfig, port: number, relay: Relay | null): str
   }
   if (!config.production && relay)
     lines.push('  DEVELOPMENT ONLY: the relay may reach loopback and private peers (TURN_ALLOWED_PEER_IPS).');
-  if (config.jwt.generated) lines.push(`  Generated JWT_SECRET for this run: ${config.jwt.key}`);
-  if (config.turn.secretsGenerated)
-    lines.push(`  Generated TURN_SECRETS for this run: ${config.turn.secrets[0] ?? ''}`);
+  if (generated.jwt) lines.push(`  Generated JWT_SECRET for this run: ${config.jwt.key}`);
+  if (generated.turn) lines.push(`  Generated TURN_SECRETS for this run: ${config.turn.secrets[0] ?? ''}`);
   lines.push('', '  Ctrl-C stops everything.', '');
   return lines.join('\n');
 }
@@ -88,20 +126,44 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+  const role = flag(argv, 'role');
+  if (role === 'relay') {
+    // Development default: the demo's relay-only mode relays between tabs on this machine or its LAN, so
+    // the relay may reach loopback and private peers unless TURN_ALLOWED_PEER_IPS says otherwise. In
+    // production the default deny policy stands.
+    const allowedPeers =
+      config.production || turnConfig.allowedPeers.length > 0 ? turnConfig.allowedPeers : DEV_ALLOWED_PEERS;
+    await runBundledRelay({ ...turnConfig, allowedPeers, secrets: config.turn.secrets }, config.logLevel);
+    return;
+  }
+  if (role === undefined && config.turn.embedded) {
+    // Generated once here and handed to both children, so every restart keeps them.
+    const generated = [config.jwt.generated && 'jwt', config.turn.secretsGenerated && 'turn'].filter(Boolean);
+    runSupervisor({
+      env: {
+        ...process.env,
+        ...(config.jwt.generated ? { JWT_SECRET: config.jwt.key } : {}),
+        TURN_SECRETS: config.turn.secrets.join(','),
+      },
+      signalingArgs: [`--generated=${generated.join(',')}`],
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    return;
+  }
+  await runSignaling(config, turnConfig, role === 'signaling' ? Number(flag(argv, 'relay-port')) : null, {
+    jwt: config.jwt.generated || (flag(argv, 'generated') ?? '').includes('jwt'),
+    turn: config.turn.secretsGenerated || (flag(argv, 'generated') ?? '').includes('turn'),
+  });
+}
+
+async function runSignaling(
+  config: SignalingConfig,
+  turnConfig: ReturnType<typeof loadTurnConfig>,
+  relayPort: number | null,
+  generated: Generated,
+): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
-  // Development default: the demo's relay-only mode relays between tabs on this machine or its LAN, so
-  // the relay may reach loopback and private peers unless TURN_ALLOWED_PEER_IPS says otherwise. In
-  // production the default deny policy stands.
-  const allowedPeers =
-    config.production || turnConfig.allowedPeers.length > 0 ? turnConfig.allowedPeers : DEV_ALLOWED_PEERS;
-  const relay = config.turn.embedded
-    ? await startRelay({
-        ...turnConfig,
-        allowedPeers,
-        secrets: config.turn.secrets,
-        logger: logger.child({ component: 'turn' }),
-      })
-    : null;
+  const relay = relayPort ? bundledRelayOverIpc(relayPort) : null;
   let bus: RedisBus | undefined;
   if (config.redis) {
     bus = new RedisBus({
@@ -116,14 +178,14 @@ async function main(argv: string[]): Promise<void> {
   // The bundled relay's load is the share of its allocation quota in use, so it sorts fairly against
   // relays of the same region and weight.
   const relays = registryFromConfig(config.turn, {
-    bundledPort: relay ? relay.address.port : null,
+    bundledPort: relay ? relay.port : null,
     ...(relay ? { bundledLoad: () => relay.stats().allocations / turnConfig.totalQuota } : {}),
     log: logger.child({ component: 'relay-registry' }),
   });
   relays.start();
   const server = new SignalingServer(config, {
     logger,
-    embeddedRelayPort: relay ? relay.address.port : null,
+    embeddedRelayPort: relay ? relay.port : null,
     relays,
     processMetrics: true,
     ...(bus ? { bus } : {}),
@@ -131,8 +193,8 @@ async function main(argv: string[]): Promise<void> {
   // The embedded relay's figures are served on signaling's /metrics.
   if (relay) registerRelayMetrics(server.metrics.registry, relay);
   const { port } = await server.listen();
-  process.stderr.write(banner(config, port, relay));
-  logger.info({ port, relayPort: relay?.address.port }, 'started');
+  process.stderr.write(banner(config, port, relay, generated));
+  logger.info({ port, relayPort: relay?.port, pid: process.pid }, 'started');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -147,10 +209,11 @@ async function main(argv: string[]): Promise<void> {
     server
       .drain(timeout)
       .then(() => relays.close())
-      .then(() => relay?.close())
       .then(() => {
         logger.info('stopped');
         process.exitCode = 0;
+        // The IPC channel to the supervisor would keep this process alive.
+        if (process.connected) process.disconnect();
       })
       .catch((err: unknown) => {
         logger.error({ err }, 'stop failed');
@@ -159,6 +222,8 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Under the supervisor: if it is gone (killed), nobody restarts or stops us; drain and exit.
+  if (relayPort !== null) process.on('disconnect', () => stopping || stop('SIGTERM'));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
