@@ -11,7 +11,7 @@ import {
 } from '../signaling/protocol/index.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DEFAULTS } from './defaults.js';
-import { SdkError } from './errors.js';
+import { P2P_FAILURE_REASONS, SdkError, type P2pFailureReason } from './errors.js';
 import { TypedEmitter } from './events/typed-emitter.js';
 import {
   decodePayload,
@@ -39,7 +39,7 @@ import {
   type Welcome,
 } from './signaling/signaling-client.js';
 
-export type { Path, LinkEvent, SignalingState, JoinKind, AppData };
+export type { Path, LinkEvent, SignalingState, JoinKind, AppData, P2pFailureReason };
 export type MemberMeta = Record<string, string | number | boolean>;
 export type PeerLeftReason = ServerMessageOf<'peer-left'>['reason'];
 
@@ -52,6 +52,8 @@ export interface RemotePeer {
   meta: MemberMeta;
   path: Path;
   rttMs: number | undefined;
+  /** Why the pair cannot go direct or relayed (its data takes signaling); null while a link is up. */
+  p2pFailure: P2pFailureReason | null;
 }
 
 export interface RoomEvents {
@@ -68,6 +70,11 @@ export interface RoomEvents {
   'connection-state': { state: SignalingState };
   /** The path a peer's data takes changed, or its RTT did. */
   path: { peerId: string; path: Path; rttMs: number | undefined };
+  /**
+   * A pair could go neither direct nor relayed: one reason from `P2P_FAILURE_REASONS`, with its sentence.
+   * Data keeps flowing through signaling and links keep being tried; `path` reports when one connects.
+   */
+  'p2p-failed': { peerId: string; reason: P2pFailureReason; message: string };
   /** A peer link was created, connected or failed (and is being replaced). */
   link: LinkEvent;
   reconnecting: { attempt: number; delayMs: number };
@@ -317,6 +324,10 @@ export class Room extends TypedEmitter<RoomEvents> {
       sendSignaling: (m) => this.signaling.send(m),
       takeFallbackToken: () => this.gate.tryTake(),
       fallbackWaitMs: () => this.gate.waitMs(),
+      iceConfiguration: () => this.rtcConfiguration(),
+      onP2pFailure: ({ peerId, reason }) => {
+        if (reason) this.emit('p2p-failed', { peerId, reason, message: P2P_FAILURE_REASONS[reason] });
+      },
       createLink: (initiator) => {
         const rtc = this.rtcConfiguration();
         const link = this.config.linkFactory
@@ -504,7 +515,14 @@ export class Room extends TypedEmitter<RoomEvents> {
 function describe(s: PeerSession): RemotePeer {
   const meta: MemberMeta = { ...(s.member.meta ?? {}) };
   delete meta[INSTANCE_META_KEY];
-  return { peerId: s.peerId, userId: s.member.userId, meta, path: s.path, rttMs: s.rttMs };
+  return {
+    peerId: s.peerId,
+    userId: s.member.userId,
+    meta,
+    path: s.path,
+    rttMs: s.rttMs,
+    p2pFailure: s.p2pFailure,
+  };
 }
 
 const encoder = new TextEncoder();

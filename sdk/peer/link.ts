@@ -16,6 +16,8 @@ export interface LinkEvents {
   unreliable: string;
   track: { track: MediaStreamTrack; stream: MediaStream };
   'ice-state': RTCIceConnectionState;
+  /** A STUN or TURN server failed during gathering (`icecandidateerror`): its error code, or 701. */
+  'candidate-error': { code: number; url: string };
   /** The link is gone for good; `error` says why when it was not a local destroy(). */
   close: { error?: { code: string; message: string } };
 }

@@ -79,6 +79,8 @@ function setup(local: string, remote: string) {
   const wire: ClientMessage[] = [];
   const delivered: string[] = [];
   const paths: string[] = [];
+  const failures: Array<string | null> = [];
+  let config: RTCConfiguration = {};
   let open = true;
   const host: SessionHost = {
     clock,
@@ -88,6 +90,8 @@ function setup(local: string, remote: string) {
     sendSignaling: (m) => (open ? (wire.push(m), true) : false),
     takeFallbackToken: () => true,
     fallbackWaitMs: () => 0,
+    iceConfiguration: () => config,
+    onP2pFailure: (e) => failures.push(e.reason),
     createLink: (initiator) => {
       const l = new FakeLink(initiator, `L${links.length}`);
       links.push(l);
@@ -101,7 +105,17 @@ function setup(local: string, remote: string) {
   };
   const member: Member = { peerId: remote, userId: 'u' };
   const session = new PeerSession(host, remote, member, null);
-  return { clock, links, wire, delivered, paths, session, setOpen: (v: boolean) => (open = v) };
+  return {
+    clock,
+    links,
+    wire,
+    delivered,
+    paths,
+    failures,
+    session,
+    setOpen: (v: boolean) => (open = v),
+    setConfig: (c: RTCConfiguration) => (config = c),
+  };
 }
 
 const offer = (u: string): SignalPayload => ({ type: 'offer', sdp: `v=0\r\na=ice-ufrag:${u}\r\n` });
@@ -281,6 +295,24 @@ describe('PeerSession', () => {
     expect(s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl')).toHaveLength(1);
     s.links[1]!.up();
     expect(s.session.path).toBe('direct');
+  });
+
+  it('a failed attempt says why, from the candidates each side gathered; a connected link clears it', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    s.setConfig({ iceServers: [{ urls: 'turn:198.51.100.1:3478' }] });
+    const candidate = (line: string): SignalPayload => ({
+      type: 'candidate',
+      candidate: { candidate: `${line} ufrag r1`, sdpMid: '0', sdpMLineIndex: 0 },
+    });
+    s.session.receiveSignal(offer('r1'));
+    s.session.receiveSignal(candidate('candidate:1 1 udp 2122260223 10.0.2.2 5000 typ host'));
+    s.links[0]!.fire('signal', candidate('candidate:1 1 udp 2122260223 10.0.1.2 5000 typ host'));
+    s.links[0]!.fire('signal', candidate('candidate:3 1 udp 41885439 198.51.100.1 6000 typ relay'));
+    await s.clock.advance(1_000); // the deadline: the remote offers only a private address
+    expect(s.failures).toEqual(['peer_denied_by_relay']);
+    expect(s.session.p2pFailure).toBe('peer_denied_by_relay');
+    s.links[0]!.up();
+    expect(s.failures).toEqual(['peer_denied_by_relay', null]);
   });
 
   it('queues signals while signaling is down and sends them when it is restored', () => {

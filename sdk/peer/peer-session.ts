@@ -27,6 +27,7 @@ import { readPath } from '../data/path-stats.js';
 import { ReliableReceiver, ReliableSender } from '../data/reliable-stream.js';
 import type { Link } from './link.js';
 import { routeSignal, shouldInitiate } from './signal-router.js';
+import { diagnose, parseCandidate, type LinkObservations, type P2pFailureReason } from './p2p-diagnosis.js';
 import { fromLinkText } from '../data/frames.js';
 
 export type Path = 'connecting' | 'direct' | 'relay' | 'websocket';
@@ -59,6 +60,10 @@ export interface SessionHost {
   takeFallbackToken(): boolean;
   fallbackWaitMs(): number;
   createLink(initiator: boolean): Link;
+  /** The ICE configuration new links are made with. */
+  iceConfiguration(): RTCConfiguration;
+  /** Why this pair cannot go P2P (after a failed attempt), or null once a link connects. */
+  onP2pFailure(event: { peerId: string; reason: P2pFailureReason | null }): void;
   deliver(event: { from: string; channel: string | undefined; data: AppData; reliable: boolean }): void;
   onTrack(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
   /** A remote track's link went away (replaced or closed); a replacement link delivers it anew. */
@@ -68,6 +73,17 @@ export interface SessionHost {
 }
 
 const MAX_RETIRED = 64;
+
+function emptyObservations(config: RTCConfiguration): LinkObservations {
+  const urls = (config.iceServers ?? []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
+  return {
+    iceServerUrls: urls,
+    iceTransportPolicy: config.iceTransportPolicy ?? 'all',
+    local: [],
+    remote: [],
+    errors: [],
+  };
+}
 
 function remember(set: Set<string>, value: string | null): void {
   if (value === null) return;
@@ -80,7 +96,11 @@ export class PeerSession {
   rttMs: number | undefined;
   /** Set after a fresh rejoin when this peer was not in the new welcome; cleared when it shows up. */
   orphanTimer: TimerHandle | null = null;
+  /** Why the last attempt at a link failed; null while one is up or none has failed yet. */
+  p2pFailure: P2pFailureReason | null = null;
   private link: Link | null = null;
+  /** What the current link has seen of candidates and server errors, for the failure's reason. */
+  private observed: LinkObservations = emptyObservations({});
   /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
   private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
   private readonly sender: ReliableSender;
@@ -153,6 +173,7 @@ export class PeerSession {
     const route = routeSignal(signal, this.link, this.retired, !this.initiates);
     if (route === 'drop') return;
     if (route === 'new-link') this.newLink(this.link ? 'remote replaced link' : 'remote offer', false);
+    if (signal.type === 'candidate') this.observed.remote.push(parseCandidate(signal.candidate.candidate));
     this.link?.signal(signal);
   }
 
@@ -205,8 +226,15 @@ export class PeerSession {
     this.lastAttemptAt = this.host.clock.now();
     const link = this.host.createLink(initiator);
     this.link = link;
+    const observed = emptyObservations(this.host.iceConfiguration());
+    this.observed = observed;
     const current = () => link === this.link && !this.closed;
-    link.on('signal', (s) => current() && this.sendSignal(s));
+    link.on('signal', (s) => {
+      if (!current()) return;
+      if (s.type === 'candidate') observed.local.push(parseCandidate(s.candidate.candidate));
+      this.sendSignal(s);
+    });
+    link.on('candidate-error', (e) => current() && observed.errors.push(e));
     link.on('connect', () => current() && this.onLinkConnected());
     link.on('data', (text) => current() && this.receiveLinkText(text));
     link.on('unreliable', (text) => current() && this.receiveLinkText(text));
@@ -242,6 +270,7 @@ export class PeerSession {
   }
 
   private onLinkConnected(): void {
+    this.setFailure(null);
     this.clearTimer('p2pTimer');
     this.clearTimer('retryTimer');
     this.clearTimer('graceTimer');
@@ -280,6 +309,7 @@ export class PeerSession {
     const remoteUfrag = this.link?.remoteUfrag ?? null;
     const initiator = this.link?.initiator ?? this.initiates;
     this.host.onLinkEvent({ peerId: this.peerId, kind: 'failed', initiator, reason });
+    this.setFailure(diagnose(this.observed));
     this.retireLink();
     this.useWebsocket();
     const rested = this.host.clock.now() - this.lastAttemptAt >= this.retryMs();
@@ -293,9 +323,16 @@ export class PeerSession {
   private onP2pDeadline(): void {
     this.p2pTimer = null;
     if (this.closed || this.linkConnected) return;
+    this.setFailure(diagnose(this.observed));
     this.useWebsocket();
     if (!this.initiates) this.requestRelink();
     this.ensureRetry();
+  }
+
+  private setFailure(reason: P2pFailureReason | null): void {
+    if (reason === this.p2pFailure) return;
+    this.p2pFailure = reason;
+    this.host.onP2pFailure({ peerId: this.peerId, reason });
   }
 
   private retryMs(): number {
@@ -312,6 +349,9 @@ export class PeerSession {
     this.retryTimer = this.host.clock.setTimeout(() => {
       this.retryTimer = null;
       if (this.closed || this.linkConnected) return;
+      // The attempt of the last interval did not connect: say why before trying again.
+      const reason = diagnose(this.observed);
+      if (reason !== null) this.setFailure(reason);
       if (this.initiates) this.newLink('retry while on websocket');
       else this.requestRelink();
       this.ensureRetry();

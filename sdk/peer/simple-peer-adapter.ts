@@ -49,6 +49,10 @@ class SimplePeerLink extends TypedEmitter<LinkEvents> implements Link {
     });
     this.pc = (this.peer as unknown as { _pc?: RTCPeerConnection })._pc ?? null;
     this.openUnreliableChannel(options.unreliableChannelId);
+    this.pc?.addEventListener('icecandidateerror', (ev: Event) => {
+      const e = ev as Event & { errorCode?: number; url?: string };
+      if (!this.closed) this.emit('candidate-error', { code: e.errorCode ?? 0, url: e.url ?? '' });
+    });
 
     this.peer.on('signal', (signal: SimplePeer.SignalData) => this.emit('signal', signal as SignalPayload));
     this.peer.on('connect', () => {
