@@ -28,6 +28,30 @@ export const SDK_ERROR_CODES = {
   platform_unsupported: 'No WebRTC platform available',
 } as const;
 
+/**
+ * Why a pair could go neither direct nor relayed (the `p2p-failed` event and `RemotePeer.p2pFailure`):
+ * one stable code per cause, with a sentence an app can show as is. Its data still flows through
+ * signaling meanwhile. See `peer/p2p-diagnosis.ts` for how each is told apart.
+ */
+export const P2P_FAILURE_REASONS = {
+  /** A TURN server answered 401 to the credentials (RFC 8656 §7.2: wrong secret, or expired). */
+  turn_unauthorized: 'The TURN server refused our credentials',
+  /** A TURN server refused an allocation for quota or capacity (486, 508). */
+  turn_quota: 'The TURN server has no allocation left for us',
+  /** TURN servers are configured but none gave us a relay address, although UDP works. */
+  turn_unreachable: 'No TURN server could be reached',
+  /** No STUN or TURN server answered over UDP, and no TCP or TLS relay was reachable. */
+  udp_blocked: 'This network blocks UDP and no TURN server over TCP or TLS was reachable',
+  /** We have a relay address, but the other side offers only private addresses the relay may not reach. */
+  peer_denied_by_relay: 'The relay may not reach the other side: it offers only private addresses',
+  /** No TURN server is configured and the two networks cannot reach each other directly. */
+  no_relay_configured: 'No direct path, and no TURN server is configured',
+  /** Both sides had candidates, every pair was tried, none answered in time. */
+  ice_timeout: 'No candidate pair answered in time',
+} as const;
+
+export type P2pFailureReason = keyof typeof P2P_FAILURE_REASONS;
+
 export type SdkOwnErrorCode = keyof typeof SDK_ERROR_CODES;
 export type SdkErrorCode = ErrorCode | SdkOwnErrorCode;
 

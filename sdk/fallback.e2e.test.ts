@@ -70,11 +70,16 @@ describe('WebSocket fallback', () => {
       })
       .toBe(true);
 
+    // Each side says why: the only relay it was given never answered.
+    expect(a.room.peer(bId)?.p2pFailure).toBe('turn_unreachable');
+    expect(b.room.peer(aId)?.p2pFailure).toBe('turn_unreachable');
+
     // Make P2P possible: both sides allow host candidates again; the next fresh link connects.
     a.room.updateIceConfiguration({ iceTransportPolicy: 'all', iceServers: [] });
     b.room.updateIceConfiguration({ iceTransportPolicy: 'all', iceServers: [] });
     await Promise.all([p2pTo(a.room, bId), p2pTo(b.room, aId)]);
     expect(a.room.peer(bId)?.path).toBe('direct');
+    expect(a.room.peer(bId)?.p2pFailure).toBeNull();
     const sentAtSwitch = ab.sent();
     await expect
       .poll(() => b.reliableFrom(aId, 'seq').length, { timeout: 20_000 })

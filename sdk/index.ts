@@ -12,8 +12,9 @@ export type {
   AppData,
   MemberMeta,
   PeerLeftReason,
+  P2pFailureReason,
 } from './room.js';
-export { SdkError, SDK_ERROR_CODES, type SdkErrorCode } from './errors.js';
+export { SdkError, SDK_ERROR_CODES, P2P_FAILURE_REASONS, type SdkErrorCode } from './errors.js';
 export {
   ExponentialBackoffPolicy,
   type ReconnectPolicy,

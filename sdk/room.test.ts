@@ -11,6 +11,7 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   connected = false;
   destroyed = false;
   remoteUfrag = null;
+  remoteSession = null;
   localUfrag = null;
   constructor(readonly initiator: boolean) {
     super();
@@ -24,7 +25,10 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   }
   addTrack(): void {}
   removeTrack(): void {}
-  setConfiguration(): void {}
+  readonly configured: RTCConfiguration[] = [];
+  setConfiguration(c: RTCConfiguration): void {
+    this.configured.push(c);
+  }
   getStats(): null {
     return null;
   }
@@ -34,6 +38,13 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   up(): void {
     this.connected = true;
     this.emit('connect', undefined);
+  }
+  fail(): void {
+    this.connected = false;
+    this.emit('close', { error: { code: 'ERR_ICE_CONNECTION_FAILURE', message: 'failed' } });
+  }
+  fire<K extends keyof LinkEvents>(event: K, payload: LinkEvents[K]): void {
+    this.emit(event, payload);
   }
 }
 
@@ -148,6 +159,73 @@ describe('Room', () => {
     // The replayed mailbox repeats the join: no duplicate event.
     s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-qqqqqqqq', 'Q') });
     expect(s.events.filter(([e]) => e === 'peer-joined')).toHaveLength(1);
+    await closeRoom(s);
+  });
+
+  it('fresh TURN credentials go to new links only: a live link is never reconfigured (no surprise ICE restart)', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    const fresh = [{ urls: 'turn:relay.example:3478', username: '2:me', credential: 'new' }];
+    s.platform.last.deliver({ type: 'turn-credentials', iceServers: fresh, iceServersExpireAt: 2 });
+    await reconnect(
+      s,
+      welcomeFor('peer-mmmmmmmm', {
+        resumed: true,
+        members: [member('peer-zzzzzzzz', 'Z')],
+        iceServers: fresh,
+        iceServersExpireAt: 3,
+      }),
+    );
+    expect(s.links[0]!.configured).toEqual([]);
+    await closeRoom(s);
+  });
+
+  it('a reliable broadcast waits for a peer that is rejoining without a live link, and reaches its new id', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    s.platform.last.drop();
+    s.links[0]!.fail(); // the link dies while signaling is away too
+    await s.clock.advance(100);
+    s.platform.last.open();
+    s.platform.last.deliver(welcomeFor('peer-nnnnnnnn')); // a fresh join; Z is not back yet
+    await settle();
+    expect(s.room.send('kept for Z')).toBe(1);
+    const toZ = () =>
+      s.platform.sockets
+        .flatMap((k) => k.sent)
+        .filter((m) => m.type === 'data' && m.payload === 'kept for Z');
+    expect(toZ()).toEqual([]);
+    s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-yyyyyyyy', 'Z') });
+    expect(toZ()).toMatchObject([{ to: 'peer-yyyyyyyy' }]);
+    await closeRoom(s);
+  });
+
+  it('while a peer is rejoining, nothing is sent to its old id (no not_in_room floods)', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')]);
+    s.links[0]!.up();
+    await s.clock.advance(10_000);
+    s.room.send('unacked');
+    s.platform.last.drop();
+    s.links[0]!.fail(); // replaced at once (the retry interval has passed); its offer waits in the queue
+    s.links[1]!.fire('signal', { type: 'offer', sdp: 'v=0\r\na=ice-ufrag:x\r\n' });
+    await s.clock.advance(100);
+    s.platform.last.open();
+    s.platform.last.deliver(welcomeFor('peer-nnnnnnnn'));
+    await settle();
+    const sent = () => s.platform.sockets.flatMap((k) => k.sent);
+    const before = sent().length;
+    // Retransmits, acks, relink requests, retries and queued signals all come due in this time.
+    await s.clock.advance(4_000);
+    s.room.send('more');
+    const toOldId = sent()
+      .slice(before)
+      .filter((m) => 'to' in m && m.to === 'peer-zzzzzzzz');
+    expect(toOldId).toEqual([]);
+    // Once the peer is back under its new id, the queued offer and the messages go there.
+    s.platform.last.deliver({ type: 'peer-joined', peer: member('peer-yyyyyyyy', 'Z') });
+    const toNewId = sent().filter((m) => 'to' in m && m.to === 'peer-yyyyyyyy');
+    expect(toNewId.map((m) => m.type)).toContain('signal');
+    expect(toNewId.filter((m) => m.type === 'data').map((m) => m.payload)).toEqual(['unacked', 'more']);
     await closeRoom(s);
   });
 

@@ -11,7 +11,7 @@ import {
 } from '../signaling/protocol/index.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DEFAULTS } from './defaults.js';
-import { SdkError } from './errors.js';
+import { P2P_FAILURE_REASONS, SdkError, type P2pFailureReason } from './errors.js';
 import { TypedEmitter } from './events/typed-emitter.js';
 import {
   decodePayload,
@@ -39,7 +39,7 @@ import {
   type Welcome,
 } from './signaling/signaling-client.js';
 
-export type { Path, LinkEvent, SignalingState, JoinKind, AppData };
+export type { Path, LinkEvent, SignalingState, JoinKind, AppData, P2pFailureReason };
 export type MemberMeta = Record<string, string | number | boolean>;
 export type PeerLeftReason = ServerMessageOf<'peer-left'>['reason'];
 
@@ -52,6 +52,8 @@ export interface RemotePeer {
   meta: MemberMeta;
   path: Path;
   rttMs: number | undefined;
+  /** Why the pair cannot go direct or relayed (its data takes signaling); null while a link is up. */
+  p2pFailure: P2pFailureReason | null;
 }
 
 export interface RoomEvents {
@@ -68,12 +70,17 @@ export interface RoomEvents {
   'connection-state': { state: SignalingState };
   /** The path a peer's data takes changed, or its RTT did. */
   path: { peerId: string; path: Path; rttMs: number | undefined };
+  /**
+   * A pair could go neither direct nor relayed: one reason from `P2P_FAILURE_REASONS`, with its sentence.
+   * Data keeps flowing through signaling and links keep being tried; `path` reports when one connects.
+   */
+  'p2p-failed': { peerId: string; reason: P2pFailureReason; message: string };
   /** A peer link was created, connected or failed (and is being replaced). */
   link: LinkEvent;
   reconnecting: { attempt: number; delayMs: number };
   /** Signaling is back: with the same peer id (`resumed`) or a new one (`rejoined`). */
   resumed: { kind: Exclude<JoinKind, 'initial'>; peerId: string; previousPeerId: string | null };
-  /** Fresh ICE servers (TURN credentials) were applied to every link. */
+  /** Fresh ICE servers (TURN credentials) arrived: every new link uses them; live links keep theirs. */
   'ice-servers': { iceServers: IceServer[]; expiresAt: number };
   error: { error: SdkError };
   /** Terminal. */
@@ -241,8 +248,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /**
-   * Change ICE servers or transport policy: applied to live links (setConfiguration) and used for every
-   * new link; pairs without a link up try a fresh one at once.
+   * Change ICE servers or transport policy: used for every new link, and applied to live links, which
+   * restart ICE at their next negotiation (the app asked for it); pairs without a link up try a fresh one
+   * at once.
    */
   updateIceConfiguration(update: {
     iceServers?: IceServer[];
@@ -251,7 +259,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (update.iceServers) this.config.iceServers = update.iceServers;
     if (update.iceTransportPolicy) this.iceTransportPolicy = update.iceTransportPolicy;
     const rtc = this.rtcConfiguration();
-    for (const s of this.sessions.values()) s.applyIceConfiguration(rtc, true);
+    for (const s of this.sessions.values()) s.applyIceConfiguration(rtc);
   }
 
   /** Ask signaling for fresh TURN credentials now (normally automatic before they expire). */
@@ -291,8 +299,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   private targets(to: string | undefined): PeerSession[] {
-    if (to === undefined)
-      return [...this.sessions.values()].filter((s) => s.orphanTimer === null || s.linkConnected);
+    // Every peer, also one waiting to rejoin under a new id: its reliable messages wait for it (or for it
+    // to be declared gone), as a reliable send promises.
+    if (to === undefined) return [...this.sessions.values()];
     const s = this.sessions.get(to);
     if (!s) throw new SdkError('unknown_peer', undefined, { peerId: to });
     return [s];
@@ -315,6 +324,10 @@ export class Room extends TypedEmitter<RoomEvents> {
       sendSignaling: (m) => this.signaling.send(m),
       takeFallbackToken: () => this.gate.tryTake(),
       fallbackWaitMs: () => this.gate.waitMs(),
+      iceConfiguration: () => this.rtcConfiguration(),
+      onP2pFailure: ({ peerId, reason }) => {
+        if (reason) this.emit('p2p-failed', { peerId, reason, message: P2P_FAILURE_REASONS[reason] });
+      },
       createLink: (initiator) => {
         const rtc = this.rtcConfiguration();
         const link = this.config.linkFactory
@@ -460,13 +473,16 @@ export class Room extends TypedEmitter<RoomEvents> {
     }
   }
 
-  private applyIceServers(iceServers: IceServer[], expiresAt: number, toLiveLinks: boolean): void {
+  /**
+   * Fresh ICE servers (TURN credentials) are kept for the links made from now on and never applied to live
+   * links: changing a live RTCPeerConnection's ICE servers makes its next offer an ICE restart (libwebrtc
+   * sets its needs-ice-restart flag), which nobody asked for. A live link's allocations keep refreshing
+   * with the credentials they were made with (RFC 8656 §7: the relay checks the credential's integrity,
+   * and coturn's REST API mode, like the bundled relay, accepts a refresh past its expiry).
+   */
+  private applyIceServers(iceServers: IceServer[], expiresAt: number, announce: boolean): void {
     this.iceServers = iceServers;
-    if (toLiveLinks && !this.config.iceServers) {
-      const rtc = this.rtcConfiguration();
-      for (const s of this.sessions.values()) s.applyIceConfiguration(rtc, false);
-    }
-    if (toLiveLinks) this.emit('ice-servers', { iceServers, expiresAt });
+    if (announce) this.emit('ice-servers', { iceServers, expiresAt });
     this.scheduleTurnRefresh(expiresAt);
   }
 
@@ -499,7 +515,14 @@ export class Room extends TypedEmitter<RoomEvents> {
 function describe(s: PeerSession): RemotePeer {
   const meta: MemberMeta = { ...(s.member.meta ?? {}) };
   delete meta[INSTANCE_META_KEY];
-  return { peerId: s.peerId, userId: s.member.userId, meta, path: s.path, rttMs: s.rttMs };
+  return {
+    peerId: s.peerId,
+    userId: s.member.userId,
+    meta,
+    path: s.path,
+    rttMs: s.rttMs,
+    p2pFailure: s.p2pFailure,
+  };
 }
 
 const encoder = new TextEncoder();

@@ -129,7 +129,11 @@ export const signalingEnv = {
       'Clients get the healthy ones, those in their region (?region= on the WebSocket URL or the credentials route) ' +
       'first, then by weight (higher first), load and probe RTT',
   ),
-  TURN_EMBEDDED: key(bool, 'run the bundled relay inside this process', 'true'),
+  TURN_EMBEDDED: key(
+    bool,
+    'run the bundled relay with signaling (its own process under `npm start`, restarted on its own)',
+    'true',
+  ),
   TURN_EMBEDDED_REGION: key(
     z.string().regex(REGION_PATTERN, 'must be 1-32 of A-Z a-z 0-9 . _ -'),
     'region label of the bundled relay, matched against client region hints (unset: matches none)',

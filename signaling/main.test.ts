@@ -76,12 +76,71 @@ describe('signaling/main', () => {
       );
       expect((await relayClient.allocate()).code).toBe(0);
       await relayClient.close();
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      expect(metrics).toMatch(/^turn_allocations_active\{transport="udp"(,node="[^"]*")?\} 1$/m);
+      // The relay runs in its own process and pushes its figures to signaling every 200 ms.
+      await expect
+        .poll(async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), { timeout: 5_000 })
+        .toMatch(/^turn_allocations_active\{transport="udp"(,node="[^"]*")?\} 1$/m);
       p.kill('SIGTERM');
       expect(await c.next('reconnect', 10_000)).toMatchObject({ reason: 'draining' });
       expect((await c.closed).code).toBe(1012);
       expect(await p.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+
+  it('a signaling crash leaves the bundled relay and its allocations running; the supervisor restarts signaling', async () => {
+    const port = await freeTcpPort();
+    const turnPort = await freeUdpPort();
+    const p = startScript(MAIN, [], {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TURN_PORT: String(turnPort),
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await p.waitFor(/Ctrl-C stops everything/);
+      const signalingPid = Number((await p.waitFor(/signaling running \(pid (\d+)\)/))[1]);
+      const relayPid = Number((await p.waitFor(/relay running \(pid (\d+)\)/))[1]);
+      const { token } = (await (
+        await fetch(`http://127.0.0.1:${port}/dev/token?room=demo&user=alice`)
+      ).json()) as { token: string };
+      const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`, { token });
+      const turn = (await c.join('demo')).iceServers.find((s) => s.username !== undefined)!;
+      const relayClient = await TurnClient.connect(
+        { host: '127.0.0.1', port: turnPort },
+        turn.username!,
+        turn.credential!,
+      );
+      try {
+        expect((await relayClient.allocate()).code).toBe(0);
+        process.kill(signalingPid, 'SIGKILL');
+        expect((await c.closed).code).toBe(1006);
+        // Signaling is down; the relay, in its own process, still holds and refreshes the allocation.
+        expect((await relayClient.refresh(600)).code).toBe(0);
+        process.kill(relayPid, 0); // still alive: throws if not
+        const restarted = await p.waitFor(
+          /signaling exited \(SIGKILL\); restarting[\s\S]*signaling running \(pid (\d+)\)/,
+        );
+        expect(Number(restarted[1])).not.toBe(signalingPid);
+        await expect
+          .poll(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status, {
+            timeout: 20_000,
+          })
+          .toBe(200);
+        // The same secrets after the restart: the old token joins, the relay is there under the same port.
+        const again = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`, { token });
+        expect((await again.join('demo')).iceServers.map((s) => s.urls)).toContain(
+          `turn:127.0.0.1:${turnPort}?transport=udp`,
+        );
+        await again.close();
+        expect((await relayClient.refresh(600)).code).toBe(0);
+      } finally {
+        await relayClient.close();
+      }
+      p.kill('SIGTERM');
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      expect(() => process.kill(relayPid, 0)).toThrow();
     } finally {
       p.kill('SIGKILL');
     }

@@ -1,7 +1,12 @@
 /**
- * `npm start`: signaling, the bundled TURN relay and the demo page in one process. With nothing configured
- * it runs the development default (secrets generated and printed, dev token route on). SIGTERM drains;
- * Ctrl-C stops everything cleanly; a second signal exits at once.
+ * `npm start`: signaling, the bundled TURN relay and the demo page. With nothing configured it runs the
+ * development default (secrets generated and printed, dev token route on). SIGTERM drains; Ctrl-C stops
+ * everything cleanly; a second signal exits at once.
+ *
+ * With the bundled relay on (TURN_EMBEDDED, the default) this process is a small supervisor
+ * (`supervisor.ts`) that runs the relay (`--role=relay`) and signaling (`--role=signaling`) as two child
+ * processes of this same entry point and restarts each independently, so a signaling crash never takes
+ * the relay and its relayed calls down. With TURN_EMBEDDED=false signaling runs in this process alone.
  */
 import { pino } from 'pino';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
@@ -11,8 +16,43 @@ import { bundledTurnUrls } from './relay/ice-servers.js';
 import { registryFromConfig } from './relay/registry-from-config.js';
 import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
-import { startRelay } from '../turn/relay/start-relay.js';
-import type { Relay } from '../turn/relay/relay.js';
+import type { RelayAddress, RelayStats } from '../turn/relay/relay.js';
+import { newCounters } from '../turn/relay/relay-metrics.js';
+import { isRelayIpcMessage, runBundledRelay } from './bundled-relay-process.js';
+import { runSupervisor } from './supervisor.js';
+
+/** The bundled relay as signaling sees it from its own process: where it listens, and figures over IPC. */
+interface BundledRelay {
+  address: RelayAddress;
+  stats(): RelayStats;
+}
+
+function bundledRelayOverIpc(address: RelayAddress): BundledRelay {
+  let stats: RelayStats = {
+    allocations: 0,
+    allocationsByTransport: { udp: 0, tcp: 0, tls: 0 },
+    relaySockets: 0,
+    tcpConnections: 0,
+    counters: newCounters(),
+  };
+  process.on('message', (m: unknown) => {
+    if (isRelayIpcMessage(m) && m.type === 'relay-stats') stats = m.stats;
+  });
+  return { address, stats: () => stats };
+}
+
+/** `--relay=<json>`: where the supervisor's relay child listens (see supervisor.ts). */
+function relayFlag(value: string | undefined): RelayAddress {
+  const address = JSON.parse(value ?? 'null') as RelayAddress | null;
+  if (typeof address?.port !== 'number') throw new Error('--role=signaling needs --relay=<address json>');
+  return address;
+}
+
+/** `--name=value` from argv. */
+function flag(argv: string[], name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
 
 const DEV_ALLOWED_PEERS = [
   '127.0.0.0/8',
@@ -42,7 +82,7 @@ function help(): string {
 }
 
 /** The bundled relay's URLs as clients get them, and the addresses it listens on. */
-function relayLines(config: SignalingConfig, relay: Relay): string[] {
+function relayLines(config: SignalingConfig, relay: BundledRelay): string[] {
   const host = config.turn.externalIp ?? 'localhost';
   const urls = bundledTurnUrls(host.includes(':') ? `[${host}]` : host, relay.address);
   return [
@@ -51,7 +91,17 @@ function relayLines(config: SignalingConfig, relay: Relay): string[] {
   ];
 }
 
-function banner(config: SignalingConfig, port: number, relay: Relay | null): string {
+interface Generated {
+  jwt: boolean;
+  turn: boolean;
+}
+
+function banner(
+  config: SignalingConfig,
+  port: number,
+  relay: BundledRelay | null,
+  generated: Generated,
+): string {
   const base = `http://localhost:${port}`;
   const lines = [
     '',
@@ -72,9 +122,8 @@ function banner(config: SignalingConfig, port: number, relay: Relay | null): str
   }
   if (!config.production && relay)
     lines.push('  DEVELOPMENT ONLY: the relay may reach loopback and private peers (TURN_ALLOWED_PEER_IPS).');
-  if (config.jwt.generated) lines.push(`  Generated JWT_SECRET for this run: ${config.jwt.key}`);
-  if (config.turn.secretsGenerated)
-    lines.push(`  Generated TURN_SECRETS for this run: ${config.turn.secrets[0] ?? ''}`);
+  if (generated.jwt) lines.push(`  Generated JWT_SECRET for this run: ${config.jwt.key}`);
+  if (generated.turn) lines.push(`  Generated TURN_SECRETS for this run: ${config.turn.secrets[0] ?? ''}`);
   lines.push('', '  Ctrl-C stops everything.', '');
   return lines.join('\n');
 }
@@ -97,20 +146,44 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+  const role = flag(argv, 'role');
+  if (role === 'relay') {
+    // Development default: the demo's relay-only mode relays between tabs on this machine or its LAN, so
+    // the relay may reach loopback and private peers unless TURN_ALLOWED_PEER_IPS says otherwise. In
+    // production the default deny policy stands.
+    const allowedPeers =
+      config.production || turnConfig.allowedPeers.length > 0 ? turnConfig.allowedPeers : DEV_ALLOWED_PEERS;
+    await runBundledRelay({ ...turnConfig, allowedPeers, secrets: config.turn.secrets }, config.logLevel);
+    return;
+  }
+  if (role === undefined && config.turn.embedded) {
+    // Generated once here and handed to both children, so every restart keeps them.
+    const generated = [config.jwt.generated && 'jwt', config.turn.secretsGenerated && 'turn'].filter(Boolean);
+    runSupervisor({
+      env: {
+        ...process.env,
+        ...(config.jwt.generated ? { JWT_SECRET: config.jwt.key } : {}),
+        TURN_SECRETS: config.turn.secrets.join(','),
+      },
+      signalingArgs: [`--generated=${generated.join(',')}`],
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    return;
+  }
+  await runSignaling(config, turnConfig, role === 'signaling' ? relayFlag(flag(argv, 'relay')) : null, {
+    jwt: config.jwt.generated || (flag(argv, 'generated') ?? '').includes('jwt'),
+    turn: config.turn.secretsGenerated || (flag(argv, 'generated') ?? '').includes('turn'),
+  });
+}
+
+async function runSignaling(
+  config: SignalingConfig,
+  turnConfig: ReturnType<typeof loadTurnConfig>,
+  relayAddress: RelayAddress | null,
+  generated: Generated,
+): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
-  // Development default: the demo's relay-only mode relays between tabs on this machine or its LAN, so
-  // the relay may reach loopback and private peers unless TURN_ALLOWED_PEER_IPS says otherwise. In
-  // production the default deny policy stands.
-  const allowedPeers =
-    config.production || turnConfig.allowedPeers.length > 0 ? turnConfig.allowedPeers : DEV_ALLOWED_PEERS;
-  const relay = config.turn.embedded
-    ? await startRelay({
-        ...turnConfig,
-        allowedPeers,
-        secrets: config.turn.secrets,
-        logger: logger.child({ component: 'turn' }),
-      })
-    : null;
+  const relay = relayAddress ? bundledRelayOverIpc(relayAddress) : null;
   let bus: RedisBus | undefined;
   if (config.redis) {
     bus = new RedisBus({
@@ -140,8 +213,8 @@ async function main(argv: string[]): Promise<void> {
   // The embedded relay's figures are served on signaling's /metrics.
   if (relay) registerRelayMetrics(server.metrics.registry, relay);
   const { port } = await server.listen();
-  process.stderr.write(banner(config, port, relay));
-  logger.info({ port, relayPort: relay?.address.port }, 'started');
+  process.stderr.write(banner(config, port, relay, generated));
+  logger.info({ port, relay: relay?.address, pid: process.pid }, 'started');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -156,10 +229,11 @@ async function main(argv: string[]): Promise<void> {
     server
       .drain(timeout)
       .then(() => relays.close())
-      .then(() => relay?.close())
       .then(() => {
         logger.info('stopped');
         process.exitCode = 0;
+        // The IPC channel to the supervisor would keep this process alive.
+        if (process.connected) process.disconnect();
       })
       .catch((err: unknown) => {
         logger.error({ err }, 'stop failed');
@@ -168,6 +242,8 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Under the supervisor: if it is gone (killed), nobody restarts or stops us; drain and exit.
+  if (relayAddress !== null) process.on('disconnect', () => stopping || stop('SIGTERM'));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -16,6 +16,8 @@ export interface LinkEvents {
   unreliable: string;
   track: { track: MediaStreamTrack; stream: MediaStream };
   'ice-state': RTCIceConnectionState;
+  /** A STUN or TURN server failed during gathering (`icecandidateerror`): its error code, or 701. */
+  'candidate-error': { code: number; url: string };
   /** The link is gone for good; `error` says why when it was not a local destroy(). */
   close: { error?: { code: string; message: string } };
 }
@@ -33,6 +35,8 @@ export interface Link extends Pick<TypedEmitter<LinkEvents>, 'on' | 'off' | 'onc
   readonly destroyed: boolean;
   /** ICE username fragment of the remote description this link has been given (null before one). */
   readonly remoteUfrag: string | null;
+  /** Session id (`o=` line) of the remote description this link has been given (null before one). */
+  readonly remoteSession: string | null;
   /** ICE username fragment of this link's own local description (null before one). */
   readonly localUfrag: string | null;
   signal(payload: SignalPayload): void;
@@ -42,6 +46,10 @@ export interface Link extends Pick<TypedEmitter<LinkEvents>, 'on' | 'off' | 'onc
   sendUnreliable(text: string): boolean;
   addTrack(track: MediaStreamTrack, stream: MediaStream): void;
   removeTrack(track: MediaStreamTrack, stream: MediaStream): void;
+  /**
+   * Replace the ICE configuration. libwebrtc marks the connection for an ICE restart when the ICE servers
+   * change, so the next offer restarts ICE: call it only when a restart is wanted.
+   */
   setConfiguration(config: RTCConfiguration): void;
   getStats(): Promise<RTCStatsReport> | null;
   destroy(): void;

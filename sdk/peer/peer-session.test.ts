@@ -11,6 +11,7 @@ class FakeLink extends TypedEmitter<LinkEvents> implements Link {
   connected = false;
   destroyed = false;
   remoteUfrag: string | null = null;
+  remoteSession: string | null = null;
   readonly signals: SignalPayload[] = [];
   readonly sent: string[] = [];
   constructor(
@@ -20,8 +21,10 @@ class FakeLink extends TypedEmitter<LinkEvents> implements Link {
     super();
   }
   signal(p: SignalPayload): void {
-    if (p.type === 'offer' || p.type === 'answer')
+    if (p.type === 'offer' || p.type === 'answer') {
       this.remoteUfrag = /a=ice-ufrag:(\S+)/.exec(p.sdp)?.[1] ?? null;
+      this.remoteSession = /^o=\S+ (\S+) /m.exec(p.sdp)?.[1] ?? null;
+    }
     this.signals.push(p);
   }
   send(text: string): boolean {
@@ -76,6 +79,8 @@ function setup(local: string, remote: string) {
   const wire: ClientMessage[] = [];
   const delivered: string[] = [];
   const paths: string[] = [];
+  const failures: Array<string | null> = [];
+  let config: RTCConfiguration = {};
   let open = true;
   const host: SessionHost = {
     clock,
@@ -85,6 +90,8 @@ function setup(local: string, remote: string) {
     sendSignaling: (m) => (open ? (wire.push(m), true) : false),
     takeFallbackToken: () => true,
     fallbackWaitMs: () => 0,
+    iceConfiguration: () => config,
+    onP2pFailure: (e) => failures.push(e.reason),
     createLink: (initiator) => {
       const l = new FakeLink(initiator, `L${links.length}`);
       links.push(l);
@@ -98,10 +105,25 @@ function setup(local: string, remote: string) {
   };
   const member: Member = { peerId: remote, userId: 'u' };
   const session = new PeerSession(host, remote, member, null);
-  return { clock, links, wire, delivered, paths, session, setOpen: (v: boolean) => (open = v) };
+  return {
+    clock,
+    links,
+    wire,
+    delivered,
+    paths,
+    failures,
+    session,
+    setOpen: (v: boolean) => (open = v),
+    setConfig: (c: RTCConfiguration) => (config = c),
+  };
 }
 
 const offer = (u: string): SignalPayload => ({ type: 'offer', sdp: `v=0\r\na=ice-ufrag:${u}\r\n` });
+/** An offer as libwebrtc writes it, naming its RTCPeerConnection by the `o=` session id. */
+const offerIn = (u: string, session: string): SignalPayload => ({
+  type: 'offer',
+  sdp: `v=0\r\no=- ${session} 2 IN IP4 127.0.0.1\r\na=ice-ufrag:${u}\r\n`,
+});
 const dataFrames = (wire: ClientMessage[]) => wire.filter((m) => m.type === 'data');
 
 describe('PeerSession', () => {
@@ -110,21 +132,24 @@ describe('PeerSession', () => {
     expect(setup('bbbbbbbb', 'aaaaaaaa').links).toEqual([]);
   });
 
-  it('no link by the deadline: websocket path, reliable data as seq-numbered data frames, acks free them', async () => {
+  it('data rides signaling from the first moment, before any link: seq-numbered data frames, acks free them', async () => {
     const s = setup('aaaaaaaa', 'bbbbbbbb');
     s.session.sendReliable(encodePayload('m1', 'c'));
-    expect(dataFrames(s.wire)).toEqual([]); // held: no path yet
-    await s.clock.advance(1_000);
-    expect(s.session.path).toBe('websocket');
+    // No waiting for ICE or for the deadline: out at once while the first link is still connecting.
+    expect(s.session.path).toBe('connecting');
     expect(dataFrames(s.wire)).toEqual([
       { type: 'data', to: 'bbbbbbbb', payload: 'm1', channel: 'c', seq: 1 },
     ]);
+    expect(s.session.sendUnreliable(encodePayload('u1', 'c'))).toBe(true);
+    await s.clock.advance(1_000);
+    expect(s.session.path).toBe('websocket');
+    s.wire.splice(0);
     // Unacked: resent after retransmitMs; acked: never again.
     await s.clock.advance(300);
-    expect(dataFrames(s.wire)).toHaveLength(2);
+    expect(dataFrames(s.wire)).toHaveLength(1);
     s.session.receiveFrame({ kind: 'ack', seq: 1 });
     await s.clock.advance(1_000);
-    expect(dataFrames(s.wire)).toHaveLength(2);
+    expect(dataFrames(s.wire)).toHaveLength(1);
     expect(s.session.pendingReliable).toBe(0);
   });
 
@@ -210,6 +235,84 @@ describe('PeerSession', () => {
     expect(s.links).toHaveLength(1);
     s.session.receiveFrame({ kind: 'control', request: { op: 'relink', ufrag: 'L0' } });
     expect(s.links).toHaveLength(2);
+  });
+
+  it('a relink request lost while signaling is down is sent again when it is back, and retried after', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa'); // answering side
+    s.session.receiveSignal(offer('r1'));
+    s.links[0]!.up();
+    await s.clock.advance(3_000);
+    s.setOpen(false);
+    s.links[0]!.fail();
+    expect(s.session.path).toBe('websocket');
+    const relinks = () => s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl');
+    expect(relinks()).toEqual([]); // nowhere to send it
+    s.setOpen(true);
+    s.session.signalingRestored();
+    expect(relinks()).toHaveLength(1);
+    // That request is lost too (the other side's id changed, say): the retry timer asks again.
+    await s.clock.advance(2_000);
+    expect(relinks()).toHaveLength(2);
+    await s.clock.advance(2_000);
+    expect(relinks()).toHaveLength(3);
+  });
+
+  it('a role flip after a rejoin: the side that offers now makes a fresh link at once and keeps retrying', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa'); // answers while the remote id is smaller
+    s.session.receiveSignal(offer('r1'));
+    s.links[0]!.up();
+    await s.clock.advance(3_000);
+    s.setOpen(false);
+    s.links[0]!.fail();
+    // The remote rejoins under a larger id: this side offers from now on.
+    s.setOpen(true);
+    s.session.rekey('cccccccc', { peerId: 'cccccccc', userId: 'u' });
+    expect(s.links).toHaveLength(2);
+    expect(s.links[1]!.initiator).toBe(true);
+    // Its offer is lost: a new one within the retry interval, and on.
+    await s.clock.advance(2_000);
+    expect(s.links).toHaveLength(3);
+    s.links[2]!.up();
+    expect(s.session.path).toBe('direct');
+    await s.clock.advance(10_000);
+    expect(s.links).toHaveLength(3);
+  });
+
+  it('a working link replaced at the remote side: websocket path at once, unacked data resent there', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    s.session.receiveSignal(offerIn('r1', 's1'));
+    s.links[0]!.up();
+    await s.clock.advance(10);
+    expect(s.session.path).toBe('direct');
+    s.session.sendReliable(encodePayload('last', undefined)); // on the old link, never acked
+    expect(s.links[0]!.sent).toHaveLength(1);
+    s.session.receiveSignal(offerIn('r2', 's2')); // the remote made a new connection
+    expect(s.links).toHaveLength(2);
+    expect(s.session.path).toBe('websocket');
+    expect(dataFrames(s.wire)).toEqual([{ type: 'data', to: 'aaaaaaaa', payload: 'last', seq: 1 }]);
+    // The replacement never connects: the relink loop runs instead of holding data forever.
+    await s.clock.advance(2_000);
+    expect(s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl')).toHaveLength(1);
+    s.links[1]!.up();
+    expect(s.session.path).toBe('direct');
+  });
+
+  it('a failed attempt says why, from the candidates each side gathered; a connected link clears it', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    s.setConfig({ iceServers: [{ urls: 'turn:198.51.100.1:3478' }] });
+    const candidate = (line: string): SignalPayload => ({
+      type: 'candidate',
+      candidate: { candidate: `${line} ufrag r1`, sdpMid: '0', sdpMLineIndex: 0 },
+    });
+    s.session.receiveSignal(offer('r1'));
+    s.session.receiveSignal(candidate('candidate:1 1 udp 2122260223 10.0.2.2 5000 typ host'));
+    s.links[0]!.fire('signal', candidate('candidate:1 1 udp 2122260223 10.0.1.2 5000 typ host'));
+    s.links[0]!.fire('signal', candidate('candidate:3 1 udp 41885439 198.51.100.1 6000 typ relay'));
+    await s.clock.advance(1_000); // the deadline: the remote offers only a private address
+    expect(s.failures).toEqual(['peer_denied_by_relay']);
+    expect(s.session.p2pFailure).toBe('peer_denied_by_relay');
+    s.links[0]!.up();
+    expect(s.failures).toEqual(['peer_denied_by_relay', null]);
   });
 
   it('queues signals while signaling is down and sends them when it is restored', () => {

@@ -2,10 +2,12 @@
  * Everything about one remote peer that outlives any single link: its reliable message streams, its
  * current path, queued signals, and the link itself, which is replaced when it fails.
  *
- * Paths: `connecting` until the first link connects or `p2pConnectTimeoutMs` passes; `direct`/`relay`
- * while a link is connected (read from getStats); `websocket` when no link is up past the deadline or
- * after a link failed: data then goes through signaling `data` frames while the initiator keeps trying
- * fresh links every `iceRetryIntervalMs`, and moves back as soon as one connects.
+ * Data never waits for a link: while none is connected it goes through signaling `data` frames, from
+ * the first moment, and moves to the link as soon as one connects (socket.io's transport upgrade).
+ * Paths: `connecting` until the first link connects or `p2pConnectTimeoutMs` passes (data already flows
+ * over signaling); `direct`/`relay` while a link is connected (read from getStats); `websocket` when no
+ * link is up past the deadline, after a link failed or while a replacement connects: the side that offers
+ * then tries fresh links (the other side asks for them) every `iceRetryIntervalMs`.
  *
  * Reliable messages are numbered per pair and kept until acked, so a path switch resends what may have
  * been lost and the receiver's dedupe makes it exactly-once and in order. Unreliable messages take the
@@ -25,6 +27,7 @@ import { readPath } from '../data/path-stats.js';
 import { ReliableReceiver, ReliableSender } from '../data/reliable-stream.js';
 import type { Link } from './link.js';
 import { routeSignal, shouldInitiate } from './signal-router.js';
+import { diagnose, parseCandidate, type LinkObservations, type P2pFailureReason } from './p2p-diagnosis.js';
 import { fromLinkText } from '../data/frames.js';
 
 export type Path = 'connecting' | 'direct' | 'relay' | 'websocket';
@@ -57,6 +60,10 @@ export interface SessionHost {
   takeFallbackToken(): boolean;
   fallbackWaitMs(): number;
   createLink(initiator: boolean): Link;
+  /** The ICE configuration new links are made with. */
+  iceConfiguration(): RTCConfiguration;
+  /** Why this pair cannot go P2P (after a failed attempt), or null once a link connects. */
+  onP2pFailure(event: { peerId: string; reason: P2pFailureReason | null }): void;
   deliver(event: { from: string; channel: string | undefined; data: AppData; reliable: boolean }): void;
   onTrack(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
   /** A remote track's link went away (replaced or closed); a replacement link delivers it anew. */
@@ -65,15 +72,37 @@ export interface SessionHost {
   onLinkEvent(event: LinkEvent): void;
 }
 
-const MAX_RETIRED_UFRAGS = 64;
+const MAX_RETIRED = 64;
+
+function emptyObservations(config: RTCConfiguration): LinkObservations {
+  const urls = (config.iceServers ?? []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
+  return {
+    iceServerUrls: urls,
+    iceTransportPolicy: config.iceTransportPolicy ?? 'all',
+    local: [],
+    remote: [],
+    errors: [],
+  };
+}
+
+function remember(set: Set<string>, value: string | null): void {
+  if (value === null) return;
+  set.add(value);
+  if (set.size > MAX_RETIRED) set.delete(set.values().next().value!);
+}
 
 export class PeerSession {
   path: Path = 'connecting';
   rttMs: number | undefined;
   /** Set after a fresh rejoin when this peer was not in the new welcome; cleared when it shows up. */
   orphanTimer: TimerHandle | null = null;
+  /** Why the last attempt at a link failed; null while one is up or none has failed yet. */
+  p2pFailure: P2pFailureReason | null = null;
   private link: Link | null = null;
-  private readonly retired = new Set<string>();
+  /** What the current link has seen of candidates and server errors, for the failure's reason. */
+  private observed: LinkObservations = emptyObservations({});
+  /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
+  private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
   private readonly sender: ReliableSender;
   private readonly receiver: ReliableReceiver<EncodedPayload>;
   private readonly signalQueue: SignalPayload[] = [];
@@ -113,11 +142,28 @@ export class PeerSession {
     return this.sender.pending;
   }
 
-  /** The remote's peer id changed (it joined afresh after a signaling restart); the link stays. */
+  /**
+   * Set by the room after a fresh rejoin while this peer is not (yet) back under a new id: its old id is
+   * unknown to signaling, so nothing is sent over signaling (signals queue, reliable messages wait) until
+   * `rekey` gives the new id or the room declares the peer gone.
+   */
+  private get awaitingRejoin(): boolean {
+    return this.orphanTimer !== null;
+  }
+
+  /** Signaling can carry frames to this peer now. */
+  private canSignal(): boolean {
+    return this.host.signalingOpen() && !this.awaitingRejoin;
+  }
+
+  /**
+   * The remote's peer id changed (it joined afresh after a signaling restart); the link stays. The room
+   * has cleared `orphanTimer` first. Which side offers may have flipped with the new ids.
+   */
   rekey(peerId: string, member: Member): void {
     this.peerId = peerId;
     this.member = member;
-    this.flushSignals();
+    this.signalingRestored();
   }
 
   // ---- signals ----
@@ -127,25 +173,39 @@ export class PeerSession {
     const route = routeSignal(signal, this.link, this.retired, !this.initiates);
     if (route === 'drop') return;
     if (route === 'new-link') this.newLink(this.link ? 'remote replaced link' : 'remote offer', false);
+    if (signal.type === 'candidate') this.observed.remote.push(parseCandidate(signal.candidate.candidate));
     this.link?.signal(signal);
   }
 
   private sendSignal(signal: SignalPayload): void {
-    if (this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+    if (this.signalQueue.length === 0 && this.canSignal()) {
+      if (this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+    }
     this.signalQueue.push(signal);
     if (this.signalQueue.length > this.host.tuning.maxQueuedSignals) this.signalQueue.shift();
   }
 
-  /** Signaling is back: send what queued up, retry anything that waits on it. */
+  /**
+   * Signaling is back (or the peer's new id is known): send what queued up, and if no link is up, get one
+   * going from whichever side offers now (the roles may have flipped with fresh ids), with the retry
+   * timer running so that one lost request never leaves the pair on the WebSocket path for good.
+   */
   signalingRestored(): void {
-    if (this.closed) return;
+    if (this.closed || !this.canSignal()) return;
     this.flushSignals();
-    if (!this.linkConnected && !this.initiates) this.requestRelink();
+    if (!this.linkConnected) {
+      if (!this.initiates) this.requestRelink();
+      else if (!this.link?.initiator || this.host.clock.now() - this.lastAttemptAt >= this.retryMs()) {
+        // An answering link cannot make progress once we are the side that offers.
+        this.newLink('signaling restored');
+      }
+      if (this.path !== 'connecting') this.ensureRetry();
+    }
     this.flush();
   }
 
   private flushSignals(): void {
-    while (this.signalQueue.length > 0 && this.host.signalingOpen()) {
+    while (this.signalQueue.length > 0 && this.canSignal()) {
       const signal = this.signalQueue[0]!;
       if (!this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
       this.signalQueue.shift();
@@ -155,12 +215,26 @@ export class PeerSession {
   // ---- links ----
 
   private newLink(reason: string, initiator = true): Link {
+    const replacesWorkingLink = this.link?.connected ?? false;
     this.retireLink();
+    if (replacesWorkingLink) {
+      // Until the new link connects, data takes signaling (what the old link had unacked goes again)
+      // and the path says so; the retry timer bounds how long the new link may take.
+      this.useWebsocket();
+      this.ensureRetry();
+    }
     this.lastAttemptAt = this.host.clock.now();
     const link = this.host.createLink(initiator);
     this.link = link;
+    const observed = emptyObservations(this.host.iceConfiguration());
+    this.observed = observed;
     const current = () => link === this.link && !this.closed;
-    link.on('signal', (s) => current() && this.sendSignal(s));
+    link.on('signal', (s) => {
+      if (!current()) return;
+      if (s.type === 'candidate') observed.local.push(parseCandidate(s.candidate.candidate));
+      this.sendSignal(s);
+    });
+    link.on('candidate-error', (e) => current() && observed.errors.push(e));
     link.on('connect', () => current() && this.onLinkConnected());
     link.on('data', (text) => current() && this.receiveLinkText(text));
     link.on('unreliable', (text) => current() && this.receiveLinkText(text));
@@ -182,8 +256,8 @@ export class PeerSession {
     const link = this.link;
     if (!link) return;
     this.link = null;
-    if (link.remoteUfrag) this.retired.add(link.remoteUfrag);
-    if (this.retired.size > MAX_RETIRED_UFRAGS) this.retired.delete(this.retired.values().next().value!);
+    remember(this.retired.ufrags, link.remoteUfrag);
+    remember(this.retired.sessions, link.remoteSession);
     this.clearTimer('graceTimer');
     link.destroy();
     this.endRemoteTracks();
@@ -196,6 +270,7 @@ export class PeerSession {
   }
 
   private onLinkConnected(): void {
+    this.setFailure(null);
     this.clearTimer('p2pTimer');
     this.clearTimer('retryTimer');
     this.clearTimer('graceTimer');
@@ -234,38 +309,58 @@ export class PeerSession {
     const remoteUfrag = this.link?.remoteUfrag ?? null;
     const initiator = this.link?.initiator ?? this.initiates;
     this.host.onLinkEvent({ peerId: this.peerId, kind: 'failed', initiator, reason });
+    this.setFailure(diagnose(this.observed));
     this.retireLink();
     this.useWebsocket();
-    const rested = this.host.clock.now() - this.lastAttemptAt >= this.host.tuning.iceRetryIntervalMs;
-    if (this.initiates) {
-      if (rested) this.newLink(`replacing: ${reason}`);
-      if (this.retryTimer === null) this.scheduleRetry();
-    } else if (rested) {
-      this.requestRelink(remoteUfrag);
+    const rested = this.host.clock.now() - this.lastAttemptAt >= this.retryMs();
+    if (rested) {
+      if (this.initiates) this.newLink(`replacing: ${reason}`);
+      else this.requestRelink(remoteUfrag);
     }
+    this.ensureRetry();
   }
 
   private onP2pDeadline(): void {
     this.p2pTimer = null;
     if (this.closed || this.linkConnected) return;
+    this.setFailure(diagnose(this.observed));
     this.useWebsocket();
-    if (this.initiates) this.scheduleRetry();
-    else this.requestRelink();
+    if (!this.initiates) this.requestRelink();
+    this.ensureRetry();
   }
 
-  private scheduleRetry(): void {
-    this.clearTimer('retryTimer');
+  private setFailure(reason: P2pFailureReason | null): void {
+    if (reason === this.p2pFailure) return;
+    this.p2pFailure = reason;
+    this.host.onP2pFailure({ peerId: this.peerId, reason });
+  }
+
+  private retryMs(): number {
+    return this.host.tuning.iceRetryIntervalMs;
+  }
+
+  /**
+   * While no link is up, whichever side offers now tries a fresh link (or asks for one) every
+   * `iceRetryIntervalMs`, on both sides of the pair: a relink request lost while signaling was down, or a
+   * role flip after a rejoin, is made good at the next tick. Stops once a link connects.
+   */
+  private ensureRetry(): void {
+    if (this.retryTimer !== null || this.closed) return;
     this.retryTimer = this.host.clock.setTimeout(() => {
       this.retryTimer = null;
       if (this.closed || this.linkConnected) return;
+      // The attempt of the last interval did not connect: say why before trying again.
+      const reason = diagnose(this.observed);
+      if (reason !== null) this.setFailure(reason);
       if (this.initiates) this.newLink('retry while on websocket');
       else this.requestRelink();
-      this.scheduleRetry();
-    }, this.host.tuning.iceRetryIntervalMs);
+      this.ensureRetry();
+    }, this.retryMs());
   }
 
   /** Ask the initiating side for a fresh link (naming the link we had, so a stale request is ignored). */
   private requestRelink(ufrag: string | null = this.link?.remoteUfrag ?? null): void {
+    if (!this.canSignal()) return; // asked again when signaling is back (signalingRestored)
     this.lastAttemptAt = this.host.clock.now();
     this.sendFrameOverSignaling({ kind: 'control', request: { op: 'relink', ufrag } });
   }
@@ -285,13 +380,16 @@ export class PeerSession {
     this.setPath(reading?.path ?? 'direct', reading?.rttMs);
   }
 
-  /** New ICE configuration: applied to the live link; a waiting pair tries a fresh link at once. */
-  applyIceConfiguration(config: RTCConfiguration, retryNow: boolean): void {
+  /**
+   * The app changed the ICE configuration: applied to the live link (its next negotiation restarts ICE on
+   * the same link; the router keeps it); a waiting pair tries a fresh link at once.
+   */
+  applyIceConfiguration(config: RTCConfiguration): void {
     this.link?.setConfiguration(config);
-    if (!retryNow || this.linkConnected || this.closed) return;
+    if (this.linkConnected || this.closed) return;
     if (this.initiates) {
       this.newLink('new ICE configuration');
-      if (this.path === 'websocket') this.scheduleRetry();
+      if (this.path === 'websocket') this.ensureRetry();
     } else {
       this.requestRelink();
     }
@@ -336,7 +434,7 @@ export class PeerSession {
     if (this.closed) return false;
     const frame: Frame = { kind: 'unreliable', ...payload };
     if (this.link?.connected) return this.link.sendUnreliable(toLinkText(frame));
-    if (this.path !== 'websocket' || !this.host.takeFallbackToken()) return false;
+    if (!this.canSignal() || !this.host.takeFallbackToken()) return false;
     return this.sendFrameOverSignaling(frame);
   }
 
@@ -359,7 +457,9 @@ export class PeerSession {
       }
       return;
     }
-    if (this.path !== 'websocket' || !this.host.signalingOpen()) return;
+    // No link up (yet): signaling carries the data, from the first moment (as socket.io starts on
+    // long-polling and upgrades), so a pair never waits for ICE or its deadline before data flows.
+    if (!this.canSignal()) return;
     const { retransmitMs } = this.host.tuning;
     for (const o of this.sender.due(now, retransmitMs)) {
       if (!this.host.takeFallbackToken()) return this.scheduleFlush(this.host.fallbackWaitMs());
@@ -389,6 +489,7 @@ export class PeerSession {
   }
 
   private sendFrameOverSignaling(frame: Frame): boolean {
+    if (!this.canSignal()) return false;
     return this.host.sendSignaling(toSignalingData(frame, this.peerId));
   }
 
@@ -450,7 +551,7 @@ export class PeerSession {
     if (this.closed) return;
     const frame: Frame = { kind: 'ack', seq: this.receiver.cumulativeAck };
     if (this.link?.connected && this.link.send(toLinkText(frame))) return;
-    if (!this.host.signalingOpen()) return; // acked again after the next message or reconnect
+    if (!this.canSignal()) return; // acked again after the next message or reconnect
     if (!this.host.takeFallbackToken()) {
       this.ackTimer = this.host.clock.setTimeout(
         () => {

@@ -1,8 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { routeSignal, shouldInitiate, ufragOfCandidate, ufragOfSdp, type LinkView } from './signal-router.js';
+import {
+  routeSignal,
+  sessionOfSdp,
+  shouldInitiate,
+  ufragOfCandidate,
+  ufragOfSdp,
+  type LinkView,
+  type Retired,
+} from './signal-router.js';
 
-const offer = (ufrag: string) => ({ type: 'offer' as const, sdp: `v=0\r\na=ice-ufrag:${ufrag}\r\na=x\r\n` });
-const answer = (ufrag: string) => ({ type: 'answer' as const, sdp: `v=0\r\na=ice-ufrag:${ufrag}\r\n` });
+/** SDP as libwebrtc writes it: the `o=` session id names the RTCPeerConnection, the ufrag its ICE round. */
+const sdp = (ufrag: string, session: string | null) =>
+  `v=0\r\n${session ? `o=- ${session} 2 IN IP4 127.0.0.1\r\n` : ''}a=ice-ufrag:${ufrag}\r\na=x\r\n`;
+const offer = (ufrag: string, session: string | null = null) => ({
+  type: 'offer' as const,
+  sdp: sdp(ufrag, session),
+});
+const answer = (ufrag: string, session: string | null = null) => ({
+  type: 'answer' as const,
+  sdp: sdp(ufrag, session),
+});
 const cand = (ufrag: string | null) => ({
   type: 'candidate' as const,
   candidate: {
@@ -11,21 +28,29 @@ const cand = (ufrag: string | null) => ({
     sdpMLineIndex: 0,
   },
 });
-const initiatorLink = (remoteUfrag: string | null): LinkView => ({
+const initiatorLink = (remoteUfrag: string | null, remoteSession: string | null = null): LinkView => ({
   initiator: true,
   remoteUfrag,
+  remoteSession,
   localUfrag: 'L',
 });
-const answererLink = (remoteUfrag: string | null): LinkView => ({
+const answererLink = (remoteUfrag: string | null, remoteSession: string | null = null): LinkView => ({
   initiator: false,
   remoteUfrag,
+  remoteSession,
   localUfrag: 'L',
 });
-const none = new Set<string>();
+const retiredOf = (ufrags: string[], sessions: string[] = []): Retired => ({
+  ufrags: new Set(ufrags),
+  sessions: new Set(sessions),
+});
+const none = retiredOf([]);
 
 describe('signal routing across link replacement', () => {
-  it('parses ufrags from SDP and libwebrtc candidate lines', () => {
+  it('parses ufrags and session ids from SDP and libwebrtc candidate lines', () => {
     expect(ufragOfSdp(offer('abcd').sdp)).toBe('abcd');
+    expect(sessionOfSdp(offer('abcd', '4611731400430051336').sdp)).toBe('4611731400430051336');
+    expect(sessionOfSdp(offer('abcd').sdp)).toBeNull();
     expect(ufragOfCandidate(cand('Zz9+').candidate.candidate)).toBe('Zz9+');
     expect(ufragOfCandidate(cand(null).candidate.candidate)).toBeNull();
   });
@@ -39,7 +64,22 @@ describe('signal routing across link replacement', () => {
     expect(routeSignal(offer('u1'), null, none, true)).toBe('new-link');
     expect(routeSignal(offer('u1'), answererLink('u1'), none, true)).toBe('current');
     expect(routeSignal(offer('u2'), answererLink('u1'), none, true)).toBe('new-link');
-    expect(routeSignal(offer('u1'), answererLink('u2'), new Set(['u1']), true)).toBe('drop');
+    expect(routeSignal(offer('u1'), answererLink('u2'), retiredOf(['u1']), true)).toBe('drop');
+  });
+
+  it('an ICE restart (new ufrag, same session) renegotiates the live link; a new session replaces it', () => {
+    // What libwebrtc sends after setConfiguration changed the ICE servers: same o= session, new ufrag.
+    expect(routeSignal(offer('u2', 's1'), answererLink('u1', 's1'), none, true)).toBe('current');
+    expect(routeSignal(answer('u2', 's1'), initiatorLink('u1', 's1'), none, false)).toBe('current');
+    // Its candidates follow the new ufrag once the link took the restart's description.
+    expect(routeSignal(cand('u2'), answererLink('u2', 's1'), none, true)).toBe('current');
+    expect(routeSignal(cand('u1'), answererLink('u2', 's1'), none, true)).toBe('drop');
+    // A new RTCPeerConnection on the remote side: a new session id, whatever the ufrag.
+    expect(routeSignal(offer('u1', 's2'), answererLink('u1', 's1'), none, true)).toBe('new-link');
+    expect(routeSignal(offer('u3', 's1'), answererLink('u2', 's2'), retiredOf([], ['s1']), true)).toBe(
+      'drop',
+    );
+    expect(routeSignal(answer('u3', 's9'), initiatorLink('u2', 's2'), none, false)).toBe('drop');
   });
 
   it('glare: the polite (larger id) side yields to the remote offer, the other keeps its own', () => {
@@ -48,7 +88,7 @@ describe('signal routing across link replacement', () => {
   });
 
   it('answers and candidates of a replaced link are dropped', () => {
-    const retired = new Set(['old']);
+    const retired = retiredOf(['old']);
     expect(routeSignal(answer('old'), initiatorLink(null), retired, false)).toBe('drop');
     expect(routeSignal(answer('new'), initiatorLink(null), retired, false)).toBe('current');
     expect(routeSignal(cand('old'), initiatorLink(null), retired, false)).toBe('drop');

@@ -16,7 +16,7 @@ import { TypedEmitter } from '../events/typed-emitter.js';
 import type { SignalPayload } from '../../signaling/protocol/index.js';
 import type { WebRtcImplementation } from '../platform/platform.js';
 import type { Link, LinkEvents, LinkOptions } from './link.js';
-import { ufragOfSdp } from './signal-router.js';
+import { sessionOfSdp, ufragOfSdp } from './signal-router.js';
 
 const decoder = new TextDecoder();
 
@@ -30,6 +30,7 @@ function asText(data: unknown): string | null {
 class SimplePeerLink extends TypedEmitter<LinkEvents> implements Link {
   readonly initiator: boolean;
   remoteUfrag: string | null = null;
+  remoteSession: string | null = null;
   private readonly peer: SimplePeer.Instance;
   private readonly pc: RTCPeerConnection | null;
   private unreliable: RTCDataChannel | null = null;
@@ -48,6 +49,10 @@ class SimplePeerLink extends TypedEmitter<LinkEvents> implements Link {
     });
     this.pc = (this.peer as unknown as { _pc?: RTCPeerConnection })._pc ?? null;
     this.openUnreliableChannel(options.unreliableChannelId);
+    this.pc?.addEventListener('icecandidateerror', (ev: Event) => {
+      const e = ev as Event & { errorCode?: number; url?: string };
+      if (!this.closed) this.emit('candidate-error', { code: e.errorCode ?? 0, url: e.url ?? '' });
+    });
 
     this.peer.on('signal', (signal: SimplePeer.SignalData) => this.emit('signal', signal as SignalPayload));
     this.peer.on('connect', () => {
@@ -87,6 +92,7 @@ class SimplePeerLink extends TypedEmitter<LinkEvents> implements Link {
     if (this.closed) return;
     if ((payload.type === 'offer' || payload.type === 'answer') && payload.sdp) {
       this.remoteUfrag = ufragOfSdp(payload.sdp) ?? this.remoteUfrag;
+      this.remoteSession = sessionOfSdp(payload.sdp) ?? this.remoteSession;
     }
     try {
       this.peer.signal(payload as SimplePeer.SignalData);

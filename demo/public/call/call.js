@@ -92,7 +92,10 @@ function wireRoom(r) {
   r.on('track', ({ peerId, stream }) => onRemoteStream(peerId, stream));
   r.on('path', ({ peerId, path }) => {
     for (const t of call.tiles.values()) if (t.peerId === peerId && t.badge) setBadge(t.badge, path);
+    if (path === 'direct' || path === 'relay') showP2pFailure(peerId, null);
   });
+  // Why there is no media path, in words on the tile instead of a black square.
+  r.on('p2p-failed', ({ peerId, reason, message }) => showP2pFailure(peerId, { reason, message }));
   r.on('data', ({ from, channel, data }) => {
     if (channel !== CALL_CHANNEL || typeof data !== 'string') return;
     onCallMessage(from, JSON.parse(data));
@@ -136,14 +139,16 @@ function addTile(key, { peerId, name, path, local = false, stream = null, screen
   const label = el('span', { class: 'name', textContent: screen ? `${name} · screen` : name });
   const badge = local ? null : pathBadge(path ?? 'connecting');
   const overlay = local || screen ? null : el('div', { class: 'stats', textContent: 'waiting for media…' });
+  const reason = local || screen ? null : el('p', { class: 'reason', role: 'status' });
   const node = el(
     'figure',
     { class: `tile${local ? ' local' : ''}${screen ? ' screen' : ''}`, dataset: { peer: peerId, key } },
     video,
     el('figcaption', {}, label, ...(badge ? [badge] : [])),
     ...(overlay ? [overlay] : []),
+    ...(reason ? [reason] : []),
   );
-  const tile = { key, peerId, name, local, screen, video, badge, overlay, node, stream: null };
+  const tile = { key, peerId, name, local, screen, video, badge, overlay, reason, node, stream: null };
   call.tiles.set(key, tile);
   $('grid').append(node);
   if (stream) attach(tile, stream);
@@ -217,6 +222,14 @@ function removePeerTiles(peerId) {
   for (const t of [...call.tiles.values()]) if (t.peerId === peerId && !t.local) removeTile(t.key);
   call.summaries.delete(peerId);
   call.screenIds.delete(peerId);
+}
+
+function showP2pFailure(peerId, failure) {
+  const tile = call.tiles.get(`${peerId}:main`);
+  if (!tile?.reason) return;
+  tile.node.classList.toggle('p2p-failed', failure !== null);
+  tile.reason.textContent = failure ? `No media path: ${failure.message}.` : '';
+  tile.reason.dataset.reason = failure?.reason ?? '';
 }
 
 // ---- stats overlay ----

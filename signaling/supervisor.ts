@@ -1,0 +1,122 @@
+/**
+ * `npm start`'s supervisor: runs the signaling server and the bundled relay as two child processes and
+ * restarts either one when it dies, independently of the other. A signaling crash (a bug, an OOM kill)
+ * then leaves the relay and its allocations alone, so relayed calls keep flowing while signaling comes
+ * back and the SDK resumes; a relay crash leaves signaling up. The supervisor itself holds no sockets and
+ * does nothing but start, watch, restart and stop; it generates the development secrets once so that
+ * both children, and every restart, share them (tokens and TURN credentials stay valid).
+ *
+ * Signals: SIGTERM/SIGINT are passed to signaling (which drains), then the relay is stopped; a second
+ * signal kills both at once. The children run in their own process groups so that Ctrl-C reaches them
+ * only through here, once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { RelayAddress } from '../turn/relay/relay.js';
+import { isRelayIpcMessage, type RelayIpcMessage } from './bundled-relay-process.js';
+
+const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** ms before restarting a child that died; doubled for each crash within `STABLE_MS`, up to `MAX`. */
+const RESTART_BASE_MS = 250;
+const RESTART_MAX_MS = 5_000;
+/** A child that ran this long is healthy again: its next crash restarts it after the base delay. */
+const STABLE_MS = 30_000;
+
+interface Supervised {
+  name: 'signaling' | 'relay';
+  args: () => string[];
+  child: ChildProcess | null;
+  startedAt: number;
+  delayMs: number;
+}
+
+export interface SupervisorOptions {
+  /** Environment for both children (the supervisor's own, plus the secrets it generated). */
+  env: NodeJS.ProcessEnv;
+  /** Extra arguments for the signaling child. */
+  signalingArgs: string[];
+  log: (line: string) => void;
+}
+
+export function runSupervisor(options: SupervisorOptions): void {
+  let relayAddress: RelayAddress | null = null;
+  let lastStats: RelayIpcMessage | null = null;
+  let stopping = false;
+  const children: Supervised[] = [
+    { name: 'relay', args: () => ['--role=relay'], child: null, startedAt: 0, delayMs: RESTART_BASE_MS },
+    {
+      name: 'signaling',
+      args: () => ['--role=signaling', `--relay=${JSON.stringify(relayAddress)}`, ...options.signalingArgs],
+      child: null,
+      startedAt: 0,
+      delayMs: RESTART_BASE_MS,
+    },
+  ];
+  const [relay, signaling] = children as [Supervised, Supervised];
+
+  const start = (s: Supervised) => {
+    const child = spawn(process.execPath, [...process.execArgv, ENTRY, ...s.args()], {
+      cwd: ROOT,
+      env: options.env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+      detached: true,
+    });
+    s.child = child;
+    s.startedAt = Date.now();
+    options.log(`supervisor: ${s.name} running (pid ${child.pid ?? '?'})`);
+    child.on('message', (m: unknown) => {
+      if (!isRelayIpcMessage(m) || s !== relay) return;
+      if (m.type === 'relay-ready') {
+        // TURN_PORT is fixed (3478 by default), so a restarted relay comes back on the same port.
+        const first = relayAddress === null;
+        relayAddress = m.address;
+        if (first) start(signaling);
+      } else {
+        lastStats = m;
+        if (signaling.child?.connected) signaling.child.send(m);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      s.child = null;
+      if (stopping) {
+        if (s === signaling) exitCode = code ?? 1;
+        return finishIfDone();
+      }
+      s.delayMs = Date.now() - s.startedAt > STABLE_MS ? RESTART_BASE_MS : s.delayMs;
+      options.log(
+        `supervisor: ${s.name} exited (${signal ?? `code ${code}`}); restarting in ${s.delayMs} ms`,
+      );
+      setTimeout(() => !stopping && start(s), s.delayMs);
+      s.delayMs = Math.min(s.delayMs * 2, RESTART_MAX_MS);
+    });
+    if (s === signaling) {
+      // A fresh signaling process learns the relay's current figures at once.
+      child.once('spawn', () => {
+        if (lastStats && child.connected) child.send(lastStats);
+      });
+    }
+  };
+
+  let exitCode = 0;
+  const finishIfDone = () => {
+    if (children.every((c) => c.child === null)) process.exit(exitCode);
+    // Signaling drained and exited: now the relay.
+    if (signaling.child === null) relay.child?.kill('SIGTERM');
+  };
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      for (const c of children) c.child?.kill('SIGKILL');
+      process.exit(1);
+    }
+    stopping = true;
+    if (signaling.child) signaling.child.kill(signal);
+    else finishIfDone();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  start(relay);
+}
