@@ -91,7 +91,9 @@ describe('TlsCertificates', () => {
     expect((await peerFingerprint(port)).fp).toBe(fingerprint(second.cert));
 
     // The connection opened before the change still works, on the certificate it was shown.
-    const echoed = new Promise<string>((resolve) => open.socket.once('data', (d: Buffer) => resolve(`${d}`)));
+    const echoed = new Promise<string>((resolve) =>
+      open.socket.once('data', (d: Buffer) => resolve(d.toString())),
+    );
     open.socket.write('still here');
     expect(await echoed).toBe('still here');
     expect(open.socket.getPeerCertificate().fingerprint256).toBe(fingerprint(first.cert));
