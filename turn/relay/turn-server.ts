@@ -30,7 +30,7 @@ import {
 } from '../stun/channel-data.js';
 import { PeerPolicy } from '../peer-policy.js';
 import { Allocation, type ClientLink } from './allocation.js';
-import { TcpListener } from './tcp-listener.js';
+import { StreamListener as TcpListener } from './stream-listener.js';
 import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
 import { RelayPorts, bindUdp } from './relay-ports.js';
