@@ -106,6 +106,19 @@ describe('TlsCertificates', () => {
     expect(certificates.current.cert).toBe(second.cert);
   });
 
+  it('for the relay: the operator files when given, a self-signed pair for the hosts when not, and never one file alone', () => {
+    const pair = selfSignedCertificate({ hosts: ['relay.example'] });
+    const paths = files(pair);
+    const fromFiles = defer(TlsCertificates.forRelay({ ...paths, hosts: ['localhost'] }), (c) => c.close());
+    expect(fromFiles.current.cert).toBe(pair.cert);
+    const dev = defer(TlsCertificates.forRelay({ hosts: ['localhost', '::1'] }), (c) => c.close());
+    const x = new X509Certificate(dev.current.cert as string);
+    expect(x.subjectAltName).toBe('DNS:localhost, IP Address:0:0:0:0:0:0:0:1');
+    expect(x.verify(x.publicKey)).toBe(true);
+    expect(() => TlsCertificates.forRelay({ certFile: paths.certFile, hosts: ['localhost'] })).toThrow();
+    expect(() => TlsCertificates.forRelay({ keyFile: paths.keyFile, hosts: ['localhost'] })).toThrow();
+  });
+
   it('stops polling on close, and close is idempotent', async () => {
     const first = selfSignedCertificate({ hosts: ['localhost'] });
     const paths = files(first);

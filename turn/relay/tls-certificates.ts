@@ -8,6 +8,7 @@
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { selfSignedCertificate } from './self-signed.js';
 
 export interface TlsCertificateFiles {
   /** PEM certificate chain, leaf first. */
@@ -24,6 +25,19 @@ export interface TlsCertificateFiles {
 
 export const TLS_CERTIFICATE_DEFAULTS = { pollMs: 5_000 } as const;
 
+export interface RelayCertificateOptions {
+  /** PEM certificate file; with `keyFile`, or neither for the self-signed development default. */
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  /** Names the self-signed default is made for (DNS names, IPv4 and IPv6 addresses). */
+  hosts: readonly string[];
+  /** Days the self-signed default is valid. Default 30. */
+  selfSignedDays?: number;
+  /** Poll interval for the files, ms. Default 5 000. */
+  pollMs?: number;
+  logger?: Logger | undefined;
+}
+
 export type CertificateListener = (context: SecureContextOptions) => void;
 
 export class TlsCertificates {
@@ -39,6 +53,30 @@ export class TlsCertificates {
     private readonly files: TlsCertificateFiles | undefined,
   ) {
     this.context = initial;
+  }
+
+  /**
+   * What the relay serves: the operator's files when given (reloaded on change), otherwise a self-signed
+   * certificate made for this run, which browsers will not trust (RFC 8656 §3.1 TLS needs a real one in
+   * production). Throws when only one file is given or the pair does not load: never start half-configured.
+   */
+  static forRelay(o: RelayCertificateOptions): TlsCertificates {
+    if (o.certFile && o.keyFile)
+      return TlsCertificates.fromFiles({
+        certFile: o.certFile,
+        keyFile: o.keyFile,
+        pollMs: o.pollMs,
+        logger: o.logger,
+      });
+    if (o.certFile || o.keyFile)
+      throw new Error('TURN over TLS needs both a certificate file and a key file, or neither');
+    o.logger?.warn(
+      { hosts: o.hosts },
+      'TURN over TLS uses a self-signed certificate made for this run; clients will not trust it (development only)',
+    );
+    return TlsCertificates.fromPem(
+      selfSignedCertificate({ hosts: o.hosts, ...(o.selfSignedDays ? { days: o.selfSignedDays } : {}) }),
+    );
   }
 
   /** Fixed material that never changes (the self-signed development default). Throws if it does not load. */
