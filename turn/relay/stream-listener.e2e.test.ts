@@ -160,6 +160,19 @@ describe('StreamListener over TLS (RFC 8656 §3.1)', () => {
     const closedAt = await c.closed;
     expect(closedAt - opened).toBeGreaterThanOrEqual(handshakeTimeoutMs - 20);
     expect(await until(() => listener.size === 0)).toBe(true);
+    expect(listener.handshakeFailures).toBe(1);
+  });
+
+  it('leaves a connection whose handshake finished alone past the handshake timeout', async () => {
+    const handshakeTimeoutMs = 200;
+    const { listener } = await listen({
+      tls: { certificates: TlsCertificates.fromPem(PAIR), handshakeTimeoutMs },
+    });
+    const c = await tls(listener.port);
+    await new Promise((r) => setTimeout(r, handshakeTimeoutMs * 3));
+    c.socket.write(binding());
+    expect((await answer(c.data)).cls).toBe(StunClass.success);
+    expect(listener.handshakeFailures).toBe(0);
   });
 
   it('closes an idle TLS connection without an allocation after the idle time', async () => {

@@ -98,8 +98,7 @@ export class StreamListener {
   private readonly transport: StreamTransport;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
-  /** TLS handshakes that failed or timed out (a client that speaks no TLS, a scanner, a stalled one). */
-  handshakeFailures = 0;
+  private failedHandshakes = 0;
 
   private constructor(
     private readonly server: Server,
@@ -129,7 +128,7 @@ export class StreamListener {
         server.on('secureConnection', (socket: Socket) => listener.serve(socket));
         // Node reports a failed or timed-out handshake here but leaves the socket open; close it.
         server.on('tlsClientError', (err: Error, socket: Socket) => {
-          listener.handshakeFailures++;
+          listener.failedHandshakes++;
           o.logger?.debug({ err }, 'relay TLS handshake failed');
           socket.destroy();
         });
@@ -147,6 +146,11 @@ export class StreamListener {
         resolve(listener);
       });
     });
+  }
+
+  /** TLS handshakes that failed or timed out (a client that speaks no TLS, a scanner, a stalled one). */
+  get handshakeFailures(): number {
+    return this.failedHandshakes;
   }
 
   /** Connections open on this listener, TLS handshakes in progress included. */
@@ -205,7 +209,9 @@ export class StreamListener {
       }
       for (const frame of frames) o.onFrame(frame, link);
     });
-    socket.on('error', (err) => o.logger?.debug({ err }, `relay ${this.transport} connection error`));
+    // A TCP socket got its error handler in admit(); a TLS one is a new socket over it.
+    if (!this.connections.has(socket))
+      socket.on('error', (err) => o.logger?.debug({ err }, 'relay TLS connection error'));
     this.serving.add(socket);
     socket.once('close', () => {
       this.serving.delete(socket);
