@@ -1,6 +1,7 @@
 /**
  * Figure: the relay's own packet path, without a WebRTC stack in the way. One TURN client (channel bound,
- * as libwebrtc does once a pair is chosen) and one peer on loopback send ChannelData and plain UDP through
+ * as libwebrtc does once a pair is chosen), over UDP, TCP or TLS to the relay (RFC 8656 §3.1), and one
+ * UDP peer on loopback send ChannelData and plain UDP through
  * the relay in both directions at a fixed offered rate for a fixed time. Reports packets delivered per
  * second, loss, p50/p99 one-way latency and the relay process's CPU per packet. The same client and load
  * run against the bundled relay and coturn. The load generator shares the machine's second core, so the
@@ -8,7 +9,8 @@
  */
 import type { Socket } from 'node:dgram';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
-import { TurnClient, udpSocket } from '../test-support/turn-client.js';
+import { TurnClient, udpSocket, type TurnTransport } from '../test-support/turn-client.js';
+import { encodeChannelData } from '../turn/stun/channel-data.js';
 import { cpuSeconds } from './targets.js';
 import { percentile, round } from './stats.js';
 
@@ -29,25 +31,29 @@ function stamp(buf: Buffer, offset: number, origin: number): void {
 }
 
 export async function packetLoad(
-  relay: { port: number; pid: number },
+  relay: { port: number; tlsPort?: number | undefined; pid: number },
   secret: string,
   payloadBytes: number,
   offeredPerSecond: number,
   seconds: number,
+  transport: TurnTransport = 'udp',
 ): Promise<PacketResult> {
   const cred = mintTurnCredential({ secret, userId: 'bench', ttlSeconds: 600 });
-  const client = await TurnClient.connect(
-    { host: '127.0.0.1', port: relay.port },
-    cred.username,
-    cred.credential,
-  );
+  const server = { host: '127.0.0.1', port: transport === 'tls' ? relay.tlsPort! : relay.port };
+  const client =
+    transport === 'udp'
+      ? await TurnClient.connect(server, cred.username, cred.credential)
+      : await TurnClient.connectStream(server, cred.username, cred.credential, {
+          transport,
+          // The run's own self-signed certificate; the figure is CPU, not trust.
+          tls: { rejectUnauthorized: false },
+        });
   const peer: Socket = await udpSocket();
   try {
     if ((await client.allocate()).code !== 0) throw new Error('allocate failed');
     const peerAddr = { address: '127.0.0.1', port: peer.address().port };
     if ((await client.channelBind(CHANNEL, peerAddr)).code !== 0) throw new Error('channel bind failed');
     const relayed = client.relayed!;
-    client.socket.removeAllListeners('message');
 
     const origin = performance.now();
     const latencies: number[] = [];
@@ -56,13 +62,11 @@ export async function packetLoad(
       received++;
       if ((received & 15) === 0) latencies.push(performance.now() - origin - sentAt);
     };
-    // Client side gets ChannelData (4-byte header); the peer gets the bare payload.
-    client.socket.on('message', (m: Buffer) => m.length >= 12 && onArrival(m.readDoubleLE(4)));
+    // Client side gets ChannelData (4-byte header, stream padding already cut); the peer the bare payload.
+    client.takeFrames((m) => m.length >= 12 && onArrival(m.readDoubleLE(4)));
     peer.on('message', (m: Buffer) => m.length >= 8 && onArrival(m.readDoubleLE(0)));
 
-    const toPeer = Buffer.alloc(4 + payloadBytes);
-    toPeer.writeUInt16BE(CHANNEL, 0);
-    toPeer.writeUInt16BE(payloadBytes, 2);
+    const toPeer = encodeChannelData(CHANNEL, Buffer.alloc(payloadBytes), transport !== 'udp');
     const toClient = Buffer.alloc(payloadBytes);
     const perTick = Math.max(1, Math.round(offeredPerSecond / 1000 / 2));
     let sent = 0;
@@ -75,7 +79,8 @@ export async function packetLoad(
       while (next <= performance.now() && next < end) {
         for (let i = 0; i < perTick; i++) {
           stamp(toPeer, 4, origin);
-          client.socket.send(toPeer, relay.port, '127.0.0.1');
+          // A stream may queue the bytes: it gets its own copy, since the buffer is stamped again.
+          client.sendRaw(transport === 'udp' ? toPeer : Buffer.from(toPeer));
           stamp(toClient, 0, origin);
           peer.send(toClient, relayed.port, relayed.address);
           sent += 2;

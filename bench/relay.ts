@@ -5,7 +5,12 @@
  * and load run against the bundled relay (`turn/main.ts`) and coturn (`turnserver` from Debian).
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import wrtc from '@roamhq/wrtc';
+import { selfSignedCertificate } from '../turn/relay/self-signed.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { freeTcpPort, freeUdpPort, startScript } from '../test-support/processes.js';
 import { findTool } from '../test-support/tools.js';
@@ -27,14 +32,72 @@ export interface RelayResult {
 }
 
 export interface RunningRelay {
+  name: 'bundled' | 'coturn';
+  /** UDP port (and, for both relays, the TCP port too). */
   port: number;
+  /** TURN over TLS port, when the relay offers one (a TLS handshake there succeeded). */
+  tlsPort?: number | undefined;
   pid: number;
   stop(): Promise<void>;
 }
 
+let certificateFiles: { certFile: string; keyFile: string } | undefined;
+
+/** One self-signed certificate for the run, as files: both relays read theirs from files. */
+export function benchCertificateFiles(): { certFile: string; keyFile: string } {
+  if (certificateFiles) return certificateFiles;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-tls-'));
+  const pair = selfSignedCertificate({ hosts: ['localhost', '127.0.0.1'] });
+  certificateFiles = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
+  writeFileSync(certificateFiles.certFile, pair.cert);
+  writeFileSync(certificateFiles.keyFile, pair.key, { mode: 0o600 });
+  return certificateFiles;
+}
+
+/**
+ * Whether a TLS handshake completes on `port` within `timeoutMs` (any certificate: the bench trusts it).
+ * With `whileRefused`, tries again while the port refuses: coturn opens its TLS listener after the line
+ * the bench waits for. The bound is generous because the machine may be busy; a success returns at once.
+ */
+export async function speaksTls(port: number, timeoutMs: number, whileRefused: boolean): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
+    const outcome = await tlsHandshake(port, end - performance.now());
+    if (outcome !== 'refused' || !whileRefused) return outcome === 'ok';
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+function tlsHandshake(port: number, timeoutMs: number): Promise<'ok' | 'refused' | 'failed'> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    const done = (outcome: 'ok' | 'refused' | 'failed') => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => done('failed'), timeoutMs);
+    socket.once('secureConnect', () => done('ok'));
+    socket.once('error', (e: NodeJS.ErrnoException) =>
+      done(e.code === 'ECONNREFUSED' ? 'refused' : 'failed'),
+    );
+  });
+}
+
+/**
+ * The bundled relay as its own process. It is asked for TURN over TLS on a free port with the run's
+ * certificate files (TURN_TLS_PORT, TURN_TLS_CERT_FILE, TURN_TLS_KEY_FILE); `tlsPort` is set only when a
+ * handshake there succeeds, so the TLS figure runs as soon as the relay serves TLS and is skipped before.
+ */
 export async function startBundled(): Promise<RunningRelay> {
   const port = await freeUdpPort();
+  const tlsPort = await freeTcpPort();
+  const { certFile, keyFile } = benchCertificateFiles();
   const p = startScript('turn/main.ts', [], {
+    TURN_TLS_PORT: String(tlsPort),
+    TURN_TLS_CERT_FILE: certFile,
+    TURN_TLS_KEY_FILE: keyFile,
     TURN_SECRETS: SECRET,
     TURN_PORT: String(port),
 
@@ -45,19 +108,32 @@ export async function startBundled(): Promise<RunningRelay> {
     LOG_LEVEL: 'warn',
   });
   await p.waitFor(/relay started/, 30_000);
-  return { port, pid: p.child.pid!, stop: async () => (p.kill('SIGKILL'), void (await p.exited)) };
+  return {
+    name: 'bundled',
+    port,
+    // Ours logs "relay started" once every listener is open: a refused port means no TLS.
+    tlsPort: (await speaksTls(tlsPort, 10_000, false)) ? tlsPort : undefined,
+    pid: p.child.pid!,
+    stop: async () => (p.kill('SIGKILL'), void (await p.exited)),
+  };
 }
 
 export async function startCoturn(): Promise<RunningRelay | null> {
   const bin = findTool('turnserver');
   if (!bin) return null;
   const port = await freeUdpPort();
+  const tlsPort = await freeTcpPort();
+  const { certFile, keyFile } = benchCertificateFiles();
   const child = spawn(
     bin,
     [
       '-n',
       '--listening-ip=127.0.0.1',
       `--listening-port=${port}`,
+      // TCP on the listening port (coturn's default) and TLS on its own, like ours.
+      `--tls-listening-port=${tlsPort}`,
+      `--cert=${certFile}`,
+      `--pkey=${keyFile}`,
       '--min-port=42000',
       '--max-port=42999',
       '--use-auth-secret',
@@ -65,7 +141,6 @@ export async function startCoturn(): Promise<RunningRelay | null> {
       '--realm=bench',
       '--allow-loopback-peers',
       '--no-cli',
-      '--no-tls',
       '--no-dtls',
       '--fingerprint',
       '--no-tcp-relay',
@@ -84,7 +159,9 @@ export async function startCoturn(): Promise<RunningRelay | null> {
     });
   });
   return {
+    name: 'coturn',
     port,
+    tlsPort: (await speaksTls(tlsPort, 10_000, true)) ? tlsPort : undefined,
     pid: child.pid!,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));

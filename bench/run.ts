@@ -16,6 +16,8 @@ import {
   type RunningRelay,
 } from './relay.js';
 import { packetLoad, type PacketResult } from './relay-packets.js';
+import { meshAllocations } from './relay-mesh.js';
+import type { TurnTransport } from '../test-support/turn-client.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { startRelay } from '../turn/relay/start-relay.js';
@@ -43,6 +45,13 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Figures without a reference row (skipped sides, counts beside a quota), printed and kept in the JSON. */
+const notes: string[] = [];
+
+function note(line: string): void {
+  notes.push(line);
+  process.stderr.write(`  ${line}\n`);
+}
 const SETUP_RUNS = quick ? 3 : 10;
 
 /** Like `paired`, for figures whose two sides are different functions rather than two servers. */
@@ -108,6 +117,7 @@ async function relayCallSetup(): Promise<void> {
   const relay = await startRelay({
     ...loadTurnConfig({
       TURN_PORT: String(port),
+      TURN_TLS_PORT: '0',
 
       TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
     }),
@@ -208,13 +218,73 @@ async function relayPacketFigures(): Promise<void> {
   ] as const;
   for (const [size, rate] of quick ? loads.slice(0, 1) : loads) {
     const at = `relay packets ${size} B @ ${rate / 1000}k/s offered`;
-    await againstCoturn<PacketResult>(at, (relay) => packetLoad(relay, RELAY_SECRET, size, rate, SECONDS), [
-      { key: 'deliveredPerSecond', figure: `${at}: delivered`, unit: 'pkt/s', better: 'higher' },
-      { key: 'lossPercent', figure: `${at}: loss`, unit: '%', better: 'lower' },
-      { key: 'p50ms', figure: `${at}: p50 one-way latency`, unit: 'ms', better: 'lower' },
-      { key: 'p99ms', figure: `${at}: p99 one-way latency`, unit: 'ms', better: 'lower' },
-      { key: 'cpuUsPerPacket', figure: `${at}: relay CPU per packet`, unit: 'µs', better: 'lower' },
-    ]);
+    await againstCoturn<PacketResult>(
+      at,
+      (relay) => packetLoad(relay, RELAY_SECRET, size, rate, SECONDS),
+      packetRows(at),
+    );
+  }
+}
+
+function packetRows(at: string) {
+  return [
+    { key: 'deliveredPerSecond', figure: `${at}: delivered`, unit: 'pkt/s', better: 'higher' },
+    { key: 'lossPercent', figure: `${at}: loss`, unit: '%', better: 'lower' },
+    { key: 'p50ms', figure: `${at}: p50 one-way latency`, unit: 'ms', better: 'lower' },
+    { key: 'p99ms', figure: `${at}: p99 one-way latency`, unit: 'ms', better: 'lower' },
+    { key: 'cpuUsPerPacket', figure: `${at}: relay CPU per packet`, unit: 'µs', better: 'lower' },
+  ] satisfies Array<{ key: keyof PacketResult; figure: string; unit: string; better: Row['better'] }>;
+}
+
+/**
+ * Relay CPU per packet by client transport (RFC 8656 §3.1: TCP and TLS to the relay, UDP to the peer) at
+ * the first packet load's size and rate, so the UDP figure beside them is that row. Ours over TLS runs
+ * once the bundled relay serves TLS (startBundled asks for it and checks a handshake, noted on the TCP
+ * run); until then coturn's TLS figure is printed alone.
+ */
+async function relayTransportFigures(): Promise<void> {
+  const [size, rate] = [160, 20_000];
+  let oursTls = false;
+  for (const transport of ['tcp', 'tls'] as const satisfies readonly TurnTransport[]) {
+    const at = `relay packets over ${transport.toUpperCase()} ${size} B @ ${rate / 1000}k/s offered`;
+    const run = (relay: RunningRelay) => {
+      if (relay.name === 'bundled') oursTls ||= relay.tlsPort !== undefined;
+      return packetLoad(relay, RELAY_SECRET, size, rate, SECONDS, transport);
+    };
+    if (transport !== 'tls' || oursTls) {
+      await againstCoturn<PacketResult>(at, run, packetRows(at));
+      continue;
+    }
+    const coturn = (await startCoturn())!;
+    try {
+      if (coturn.tlsPort === undefined) {
+        note(`${at}: skipped; neither relay completed a TLS handshake here`);
+        continue;
+      }
+      const ref = await withRetry(`${at} (coturn)`, () => run(coturn));
+      note(
+        `${at}: ours skipped, the bundled relay offers no TLS port yet (TURN_TLS_PORT); ` +
+          `coturn alone: relay CPU per packet ${ref.cpuUsPerPacket} µs, delivered ${ref.deliveredPerSecond} pkt/s, loss ${ref.lossPercent} %`,
+      );
+    } finally {
+      await coturn.stop();
+    }
+  }
+}
+
+/**
+ * Allocations one relay-only peer makes in a mesh, beside the quotas that must fit it: coturn's default
+ * (user-quota 0, unlimited) and ours (TURN_USER_QUOTA). Counts, not timings: one run each.
+ */
+async function meshFigures(): Promise<void> {
+  for (const n of [4, 8]) {
+    const m = await withRetry(`mesh of ${n}`, () => meshAllocations(n));
+    const fits = m.perPeer <= m.defaultUserQuota ? 'fits' : 'exceeds';
+    note(
+      `allocations one relay-only peer makes in a mesh of ${n}: ${m.perPeer} (${m.perLink} per link; ` +
+        `${m.allocations} on the relay in all, connected in ${m.connectMs} ms); ` +
+        `coturn default quota: unlimited; ours: ${m.defaultUserQuota} per user, which it ${fits}`,
+    );
   }
 }
 
@@ -290,7 +360,9 @@ async function main(): Promise<void> {
     await coturn.stop();
     await relayFigures();
     await relayPacketFigures();
+    await relayTransportFigures();
   } else process.stderr.write('  relay figures skipped: coturn (turnserver) is not installed\n');
+  await meshFigures();
 
   const table = [
     '| figure | ours | reference | ratio (ours/ref) |',
@@ -301,10 +373,11 @@ async function main(): Promise<void> {
     ),
   ].join('\n');
   process.stdout.write(`\n${table}\n`);
+  if (notes.length) process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
   writeFileSync(
     RESULTS,
-    JSON.stringify({ machine, quick, repeats: REPEATS, seconds: SECONDS, rows }, null, 2),
+    JSON.stringify({ machine, quick, repeats: REPEATS, seconds: SECONDS, rows, notes }, null, 2),
   );
   process.stdout.write(`\nresults written to bench/results/latest.json\n`);
 }

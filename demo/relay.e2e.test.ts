@@ -35,6 +35,7 @@ beforeAll(async () => {
   relay = await startRelay({
     ...loadTurnConfig({
       TURN_PORT: String(await freeUdpPort()),
+      TURN_TLS_PORT: '0',
 
       // Both browsers are on this machine: their relayed peers are loopback, which the default refuses.
       TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',

@@ -45,6 +45,7 @@ describe('signaling/main', () => {
       PORT: String(port),
       HOST: '127.0.0.1',
       TURN_PORT: String(turnPort),
+      TURN_TLS_PORT: '0',
       LOG_LEVEL: 'info',
     });
     try {
@@ -96,6 +97,7 @@ describe('signaling/main', () => {
       PORT: String(port),
       HOST: '127.0.0.1',
       TURN_PORT: String(turnPort),
+      TURN_TLS_PORT: '0',
       LOG_LEVEL: 'warn',
     });
     try {

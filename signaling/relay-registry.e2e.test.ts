@@ -17,7 +17,7 @@ import { TestClient } from '../test-support/ws-client.js';
 
 const relayOn = (port: number) =>
   startRelay({
-    ...loadTurnConfig({ TURN_PORT: String(port) }),
+    ...loadTurnConfig({ TURN_PORT: String(port), TURN_TLS_PORT: '0' }),
     secrets: [TEST_TURN_SECRET],
   });
 

@@ -42,6 +42,7 @@ describe('two Node peers through signaling', () => {
     relay = await startRelay({
       ...loadTurnConfig({
         TURN_PORT: String(port),
+        TURN_TLS_PORT: '0',
 
         TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
       }),

@@ -22,7 +22,7 @@ export const CONNECT_TIMEOUT_MS = 30_000;
 export async function startLoopbackRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
   const port = await freeUdpPort();
   return startRelay({
-    ...loadTurnConfig({ TURN_PORT: String(port) }),
+    ...loadTurnConfig({ TURN_PORT: String(port), TURN_TLS_PORT: '0' }),
     secrets: [TEST_TURN_SECRET],
     allowedPeers: ['127.0.0.0/8'],
     ...options,

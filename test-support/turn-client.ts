@@ -1,11 +1,13 @@
 /**
- * A small TURN client over a real UDP socket, for relay tests: long-term auth with REST credentials
- * (401/438 handled as RFC 8489 §9.2.5 says), Allocate, Refresh, CreatePermission, ChannelBind, Send and
+ * A small TURN client over a real UDP socket, or a TCP or TLS stream (RFC 8656 §3.1), for relay tests:
+ * long-term auth with REST credentials (401/438 handled as RFC 8489 §9.2.5 says), Allocate, Refresh, CreatePermission, ChannelBind, Send and
  * ChannelData, and a peer socket helper. Built on the relay's own STUN codec; interop with clients we did
  * not write is tested separately (libwebrtc, Chromium, coturn's turnutils_uclient).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { connect as tcpConnect, isIPv6, type Socket as StreamSocket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { FrameReader } from '../turn/relay/tcp-framing.js';
 import { CHANNEL_HEADER_LENGTH, decodeChannelData, encodeChannelData } from '../turn/stun/channel-data.js';
 import { longTermKey } from '../turn/relay/auth.js';
 import {
@@ -46,8 +48,27 @@ export function udpSocket(host = '127.0.0.1'): Promise<Socket> {
 
 type Extra = (w: StunWriter) => void;
 
+export type TurnTransport = 'udp' | 'tcp' | 'tls';
+
+export interface StreamConnectOptions {
+  transport: 'tcp' | 'tls';
+  /** For TLS: trust (`ca`), `servername`, `minVersion`/`maxVersion`. */
+  tls?: ConnectionOptions;
+}
+
+/** How bytes reach the relay: a UDP socket, or a stream whose frames are cut by the relay's own reader. */
+interface Wire {
+  send(buf: Buffer): void;
+  close(): Promise<void>;
+}
+
 export class TurnClient {
-  readonly socket: Socket;
+  private readonly udp: Socket | undefined;
+  /** The TCP or TLS connection of a stream client; undefined over UDP. */
+  readonly stream: StreamSocket | undefined;
+  readonly transport: TurnTransport;
+  private readonly wire: Wire;
+  private tap: ((frame: Buffer) => void) | undefined;
   private nonce = '';
   private realm = '';
   private key: Buffer | undefined;
@@ -61,13 +82,46 @@ export class TurnClient {
   lastRequest: Buffer | undefined;
 
   private constructor(
-    socket: Socket,
+    socket: Socket | StreamSocket,
     readonly server: { host: string; port: number },
     public username: string,
     public password: string,
+    transport: TurnTransport = 'udp',
   ) {
-    this.socket = socket;
-    socket.on('message', (buf: Buffer) => this.onMessage(buf));
+    this.transport = transport;
+    const deliver = (buf: Buffer) => (this.tap ? this.tap(buf) : this.onMessage(buf));
+    if (transport === 'udp') {
+      const udp = socket as Socket;
+      this.udp = udp;
+      udp.on('message', deliver);
+      this.wire = {
+        send: (buf) => udp.send(buf, server.port, server.host),
+        close: () => new Promise((resolve) => udp.close(() => resolve())),
+      };
+    } else {
+      const stream = socket as StreamSocket;
+      this.stream = stream;
+      const reader = new FrameReader();
+      stream.on('data', (chunk: Buffer) => {
+        for (const frame of reader.push(chunk) ?? []) deliver(frame);
+      });
+      stream.on('error', () => undefined);
+      this.wire = {
+        send: (buf) => void (stream.destroyed || stream.write(buf)),
+        close: () =>
+          new Promise((resolve) => {
+            if (stream.destroyed) return resolve();
+            stream.once('close', () => resolve());
+            stream.destroy();
+          }),
+      };
+    }
+  }
+
+  /** The UDP socket of a UDP client (a stream client has `stream` instead). */
+  get socket(): Socket {
+    if (!this.udp) throw new Error(`a ${this.transport} TurnClient has no UDP socket; use .stream`);
+    return this.udp;
   }
 
   static async connect(
@@ -78,6 +132,33 @@ export class TurnClient {
     localHost: string = isIPv6(server.host) ? '::1' : '127.0.0.1',
   ): Promise<TurnClient> {
     return new TurnClient(await udpSocket(localHost), server, username, password);
+  }
+
+  /** A client over TCP or TLS to the relay's stream port (RFC 8656 §3.1); the allocation still relays UDP. */
+  static async connectStream(
+    server: { host: string; port: number },
+    username: string,
+    password: string,
+    options: StreamConnectOptions,
+  ): Promise<TurnClient> {
+    const socket =
+      options.transport === 'tls'
+        ? tlsConnect({ host: server.host, port: server.port, ...options.tls })
+        : tcpConnect(server.port, server.host);
+    await new Promise<void>((resolve, reject) => {
+      socket.once(options.transport === 'tls' ? 'secureConnect' : 'connect', () => resolve());
+      socket.once('error', reject);
+    });
+    socket.setNoDelay(true);
+    return new TurnClient(socket, server, username, password, options.transport);
+  }
+
+  /**
+   * Hand every message from the relay (a datagram, or a frame cut from the stream with ChannelData
+   * padding removed) to `listener` instead of this client; for load generators that parse their own.
+   */
+  takeFrames(listener: (frame: Buffer) => void): void {
+    this.tap = listener;
   }
 
   private onMessage(buf: Buffer): void {
@@ -111,12 +192,15 @@ export class TurnClient {
     this.key = longTermKey(username, this.realm, password);
   }
 
-  /** Send raw bytes to the relay's listening port. */
+  /** Send raw bytes to the relay: a datagram to its listening port, or onto the stream. */
   sendRaw(buf: Buffer): void {
-    this.socket.send(buf, this.server.port, this.server.host);
+    this.wire.send(buf);
   }
 
-  /** One request/response exchange with retransmission (RFC 8489 §6.2.1, shortened for loopback). */
+  /**
+   * One request/response exchange, retransmitted over UDP (RFC 8489 §6.2.1, shortened for loopback) and
+   * sent once over a stream, which is reliable (RFC 8489 §6.2.2).
+   */
   transact(build: Buffer | ((id: Buffer) => Buffer), timeoutMs = 2000): Promise<StunMessage | null> {
     const id = randomTransactionId();
     const buf = typeof build === 'function' ? build(id) : build;
@@ -125,7 +209,7 @@ export class TurnClient {
     return new Promise((resolve) => {
       const resend = () => this.sendRaw(buf);
       resend();
-      const timer = setInterval(resend, 250);
+      const timer = this.transport === 'udp' ? setInterval(resend, 250) : undefined;
       const deadline = setTimeout(() => finish(null), timeoutMs);
       const finish = (m: StunMessage | null) => {
         clearInterval(timer);
@@ -212,13 +296,13 @@ export class TurnClient {
     );
   }
 
-  /** ChannelData (RFC 8656 §12.4). */
+  /** ChannelData (RFC 8656 §12.4), padded to four bytes over a stream (§12.5). */
   sendChannel(channel: number, data: Buffer): void {
-    this.sendRaw(encodeChannelData(channel, data, false));
+    this.sendRaw(encodeChannelData(channel, data, this.transport !== 'udp'));
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    return this.wire.close();
   }
 }
 

@@ -43,6 +43,22 @@ interface Key {
 /** Every variable the relay reads, with its default. */
 const keys = {
   TURN_PORT: { schema: port, default: '3478', description: 'STUN/TURN port, UDP and TCP' },
+  TURN_TLS_PORT: {
+    schema: z.union([z.literal('off'), port]),
+    default: '5349',
+    description:
+      'TURN over TLS port (443 reaches clients on networks that let only HTTPS out), or off; without TURN_TLS_CERT_FILE it serves a self-signed certificate made for the run in development, and is off in production',
+  },
+  TURN_TLS_CERT_FILE: {
+    schema: z.string().min(1),
+    description:
+      'PEM certificate chain for TURN over TLS, reloaded when the file changes (with TURN_TLS_KEY_FILE)',
+  },
+  TURN_TLS_KEY_FILE: {
+    schema: z.string().min(1),
+    description:
+      'PEM private key for TURN over TLS, reloaded when the file changes (with TURN_TLS_CERT_FILE)',
+  },
   TURN_HOST: {
     schema: z.string().transform((v, ctx) => {
       const list = v
@@ -112,6 +128,10 @@ const keys = {
 export interface TurnConfig {
   hosts: string[];
   port: number;
+  /** TURN over TLS port, or null when TLS is off. */
+  tlsPort: number | null;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
   secrets: string[];
   realm: string;
   externalIps: ExternalMapping[];
@@ -143,6 +163,9 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
   const config: TurnConfig = {
     hosts: v.TURN_HOST as string[],
     port: v.TURN_PORT as number,
+    tlsPort: v.TURN_TLS_PORT === 'off' ? null : (v.TURN_TLS_PORT as number),
+    tlsCertFile: v.TURN_TLS_CERT_FILE as string | undefined,
+    tlsKeyFile: v.TURN_TLS_KEY_FILE as string | undefined,
     secrets: (v.TURN_SECRETS as string[] | undefined) ?? [],
     realm: v.TURN_REALM as string,
     externalIps: (v.TURN_EXTERNAL_IP as ExternalMapping[] | undefined) ?? [],
@@ -156,6 +179,14 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     bandwidthBps: v.TURN_BANDWIDTH_BPS as number | undefined,
     metricsPort: v.TURN_METRICS_PORT as number,
   };
+  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined))
+    throw new ConfigError(
+      config.tlsCertFile ? 'TURN_TLS_KEY_FILE' : 'TURN_TLS_CERT_FILE',
+      'TURN_TLS_CERT_FILE and TURN_TLS_KEY_FILE go together',
+    );
+  // A self-signed certificate is for trying things out: in production TLS needs the operator's own, and
+  // handing clients a turns: URL they cannot verify would only cost them a failed handshake.
+  if (env.NODE_ENV === 'production' && config.tlsCertFile === undefined) config.tlsPort = null;
   if (config.minPort > config.maxPort)
     throw new ConfigError('TURN_MIN_PORT', 'must not exceed TURN_MAX_PORT');
   return config;

@@ -17,6 +17,7 @@ describe('turn/main', () => {
     const p = startScript('turn/main.ts', [], {
       TURN_SECRETS: 's1,s2',
       TURN_PORT: String(port),
+      TURN_TLS_PORT: '0',
 
       TURN_METRICS_PORT: String(metricsPort),
     });

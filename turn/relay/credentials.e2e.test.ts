@@ -17,7 +17,7 @@ let relay: Relay;
 beforeAll(async () => {
   const port = await freeUdpPort();
   relay = await startRelay({
-    ...loadTurnConfig({ TURN_PORT: String(port) }),
+    ...loadTurnConfig({ TURN_PORT: String(port), TURN_TLS_PORT: '0' }),
     secrets: [SECRET],
   });
 });

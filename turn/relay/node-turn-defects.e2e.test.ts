@@ -63,7 +63,7 @@ async function ourChild(extra: Partial<ChildRelayOptions> = {}): Promise<ChildRe
 
 async function ours(extra: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   const relay = await TurnServer.start({
-    ...loadTurnConfig({ TURN_PORT: '0', TURN_ALLOWED_PEER_IPS: '127.0.0.0/8' }),
+    ...loadTurnConfig({ TURN_PORT: '0', TURN_TLS_PORT: '0', TURN_ALLOWED_PEER_IPS: '127.0.0.0/8' }),
     realm: REALM,
     secrets: [SECRET],
     ...extra,

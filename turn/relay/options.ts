@@ -54,7 +54,17 @@ export interface TurnServerOptions {
   bindAttempts?: number;
   /** Accept clients over TCP too, on the same port number (RFC 8656 §3.1). Default true. */
   tcp?: boolean;
-  /** TCP connections open at once; more are refused. Default 2000. */
+  /** TURN over TLS on this port (RFC 8656 §3.1, TLS 1.2 and 1.3); 0 picks a free one. Default off. */
+  tlsPort?: number | null | undefined;
+  /**
+   * PEM certificate chain and key for TLS, reloaded when the files change; both or neither. Without them
+   * a self-signed certificate is made for the run (development: clients will not trust it).
+   */
+  tlsCertFile?: string | undefined;
+  tlsKeyFile?: string | undefined;
+  /** A TLS client whose handshake has not finished after this long is closed, ms. Default 10 000. */
+  tlsHandshakeTimeoutMs?: number;
+  /** TCP and TLS connections open at once, together; more are refused. Default 2000. */
   maxTcpConnections?: number;
   /** A TCP connection with no allocation is closed after this idle time, ms. Default 30 000. */
   tcpIdleMs?: number;
@@ -80,6 +90,7 @@ export const TURN_SERVER_DEFAULTS = {
   maxTcpConnections: 2000,
   tcpIdleMs: 30_000,
   tcpSendBufferBytes: 1 << 20,
+  tlsHandshakeTimeoutMs: 10_000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof TURN_SERVER_DEFAULTS]: number };

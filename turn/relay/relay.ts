@@ -9,6 +9,8 @@ export interface RelayAddress {
   port: number;
   /** TCP port of TURN over TCP (the UDP port's number), or null when TCP is off. */
   tcpPort: number | null;
+  /** TLS port of TURN over TLS, or null when TLS is off. */
+  tlsPort: number | null;
   /** Every local address listened on, one socket each. */
   addresses: readonly string[];
 }
@@ -19,7 +21,7 @@ export interface RelayStats {
   allocationsByTransport: Record<'udp' | 'tcp' | 'tls', number>;
   /** Relay sockets open: one per allocation, plus reserved ports (EVEN-PORT with R). */
   relaySockets: number;
-  /** TURN-over-TCP client connections open. */
+  /** TURN-over-TCP and TURN-over-TLS client connections open. */
   tcpConnections: number;
   counters: RelayCounters;
 }

@@ -35,7 +35,8 @@ import { PeerPolicy } from '../peer-policy.js';
 import { transportOf, type Allocation, type ClientLink, type LocalEndpoint } from './allocation.js';
 import { AllocationTable, type UdpClients } from './allocation-table.js';
 import { Allocator } from './allocator.js';
-import { TcpListener } from './tcp-listener.js';
+import { ConnectionBudget, StreamListener } from './stream-listener.js';
+import { TlsCertificates } from './tls-certificates.js';
 import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { listenAddresses } from './listen-addresses.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
@@ -55,7 +56,11 @@ export class TurnServer implements Relay {
   private readonly table: AllocationTable;
   private readonly allocator: Allocator;
   private readonly udp: UdpListener[] = [];
-  private readonly streams: TcpListener[] = [];
+  private readonly streams: StreamListener[] = [];
+  /** TCP and TLS connections together are capped by `maxTcpConnections`. */
+  private readonly connections: ConnectionBudget;
+  /** The TLS certificate source when TLS is on; this relay made it and closes it. */
+  private certificates: TlsCertificates | undefined;
   private readonly limits: Limits;
   private readonly ports: RelayPorts;
   private readonly policy: PeerPolicy;
@@ -63,13 +68,14 @@ export class TurnServer implements Relay {
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private closing: Promise<void> | null = null;
-  address: RelayAddress = { port: 0, tcpPort: null, addresses: [] };
+  address: RelayAddress = { port: 0, tcpPort: null, tlsPort: null, addresses: [] };
 
   private constructor(private readonly o: TurnServerOptions) {
     this.now = o.now ?? Date.now;
     const limits: Limits = { ...TURN_SERVER_DEFAULTS };
     for (const k of Object.keys(limits) as Array<keyof Limits>) limits[k] = o[k] ?? limits[k];
     this.limits = limits;
+    this.connections = new ConnectionBudget(limits.maxTcpConnections);
     this.ports = new RelayPorts({ ...limits, minPort: o.minPort, maxPort: o.maxPort, now: this.now });
     this.table = new AllocationTable(this.now, (user) =>
       user === undefined ? this.ports.reserved : this.ports.reservedBy(user),
@@ -96,19 +102,28 @@ export class TurnServer implements Relay {
   }
 
   /**
-   * Listen on every address `hosts` stands for: UDP and (unless `tcp` is false) TCP on `port` at each.
-   * With port 0 the first socket picks the number and the others take the same one; when that number is
-   * taken elsewhere a few fresh ones are tried.
+   * Listen on every address `hosts` stands for: UDP and (unless `tcp` is false) TCP on `port` at each,
+   * and TLS on `tlsPort` when it is set. With port 0 the first socket picks the number and the others take
+   * the same one; when that number is taken elsewhere a few fresh ones are tried.
    */
   static async start(options: TurnServerOptions): Promise<TurnServer> {
     const server = new TurnServer(options);
     const addresses = listenAddresses(options.hosts);
     if (addresses.length === 0)
       throw new Error(`TURN: no local address to listen on for ${options.hosts.join(',')}`);
+    if (options.tlsPort != null)
+      server.certificates = TlsCertificates.forRelay({
+        certFile: options.tlsCertFile,
+        keyFile: options.tlsKeyFile,
+        // The self-signed default names every address it serves, and the names clients use on this host.
+        hosts: [...new Set(['localhost', ...addresses, ...options.externalIps.map((m) => m.external)])],
+        logger: options.logger,
+      });
     for (let attempt = 0; ; attempt++) {
-      const taken = await server.listenAll(addresses, options.port);
+      const taken = await server.listenAll(addresses, options.port, options.tlsPort ?? null);
       if (taken === null) break;
-      if (options.port === 0 && attempt < 8) continue;
+      if ((options.port === 0 || options.tlsPort === 0) && attempt < 8) continue;
+      server.certificates?.close();
       throw new Error(`TURN port ${taken} is not available`);
     }
     server.sweeper = setInterval(() => server.sweep(), server.limits.sweepIntervalMs);
@@ -117,22 +132,30 @@ export class TurnServer implements Relay {
   }
 
   /** Bind every listener; on failure close what was bound and return the address:port that failed. */
-  private async listenAll(addresses: string[], port: number): Promise<string | null> {
+  private async listenAll(addresses: string[], port: number, tlsPort: number | null): Promise<string | null> {
     let id = 0;
+    const at = (address: string, p: number, transport: string) =>
+      `${isIPv6(address) ? `[${address}]` : address}:${p}/${transport}`;
     for (const address of addresses) {
       const socket = await bindUdp(address, port);
-      const hostPort = `${isIPv6(address) ? `[${address}]` : address}:${port}`;
-      if (!socket) return this.unlisten(`${hostPort}/udp`);
+      if (!socket) return this.unlisten(at(address, port, 'udp'));
       port = socket.address().port;
       const local: LocalEndpoint = { id: id++, address, port, transport: 'udp' };
       this.udp.push({ local, socket });
       this.serveUdp(local, socket);
-      if (this.o.tcp === false) continue;
-      const tcp = await this.listenTcp({ id: id++, address, port, transport: 'tcp' });
-      if (!tcp) return this.unlisten(`${hostPort}/tcp`);
-      this.streams.push(tcp);
+      if (this.o.tcp !== false) {
+        const tcp = await this.listenStream({ id: id++, address, port, transport: 'tcp' });
+        if (!tcp) return this.unlisten(at(address, port, 'tcp'));
+        this.streams.push(tcp);
+      }
+      if (tlsPort !== null) {
+        const tls = await this.listenStream({ id: id++, address, port: tlsPort, transport: 'tls' });
+        if (!tls) return this.unlisten(at(address, tlsPort, 'tls'));
+        tlsPort = tls.port;
+        this.streams.push(tls);
+      }
     }
-    this.address = { port, tcpPort: this.o.tcp === false ? null : port, addresses };
+    this.address = { port, tcpPort: this.o.tcp === false ? null : port, tlsPort, addresses };
     return null;
   }
 
@@ -154,10 +177,16 @@ export class TurnServer implements Relay {
     socket.on('error', (err) => this.log?.warn({ err, address: local.address }, 'relay listener error'));
   }
 
-  private listenTcp(local: LocalEndpoint): Promise<TcpListener | null> {
-    return TcpListener.start({
+  private listenStream(local: LocalEndpoint): Promise<StreamListener | null> {
+    const { certificates } = this;
+    return StreamListener.start({
       local,
       maxConnections: this.limits.maxTcpConnections,
+      connections: this.connections,
+      tls:
+        local.transport === 'tls' && certificates
+          ? { certificates, handshakeTimeoutMs: this.limits.tlsHandshakeTimeoutMs }
+          : undefined,
       idleMs: this.limits.tcpIdleMs,
       sendBufferBytes: this.limits.tcpSendBufferBytes,
       counters: this.counters,
@@ -404,6 +433,7 @@ export class TurnServer implements Relay {
       for (const s of this.streams) all.push(s.close());
       for (const { socket } of this.udp) all.push(new Promise((res) => socket.close(() => res())));
       await Promise.all(all);
+      this.certificates?.close();
     })();
     return this.closing;
   }
