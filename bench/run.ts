@@ -16,7 +16,7 @@ import {
   type RunningRelay,
 } from './relay.js';
 import { packetLoad, type PacketResult } from './relay-packets.js';
-import { meshAllocations } from './relay-mesh.js';
+import { meshAllocations } from '../test-support/relay-mesh.js';
 import type { TurnTransport } from '../test-support/turn-client.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
@@ -278,7 +278,7 @@ async function relayTransportFigures(): Promise<void> {
  */
 async function meshFigures(): Promise<void> {
   for (const n of [4, 8]) {
-    const m = await withRetry(`mesh of ${n}`, () => meshAllocations(n));
+    const m = await withRetry(`mesh of ${n}`, () => meshAllocations(n, 10_000));
     const fits = m.perPeer <= m.defaultUserQuota ? 'fits' : 'exceeds';
     note(
       `allocations one relay-only peer makes in a mesh of ${n}: ${m.perPeer} (${m.perLink} per link; ` +

@@ -107,7 +107,19 @@ const keys = {
     description: 'peer CIDRs allowed even where the default policy denies (e.g. 127.0.0.0/8 for local tests)',
   },
   TURN_DENIED_PEER_IPS: { schema: cidrs, description: 'extra peer CIDRs to deny' },
-  TURN_USER_QUOTA: { schema: positive, default: '10', description: 'allocations per user id' },
+  /**
+   * Why 64: libwebrtc allocates per peer connection, per TURN URL and per local network. Measured here:
+   * 4 per link with the three URLs signaling hands out on a one-interface host (bench: mesh of 4 and 8),
+   * so a relay-only peer in a mesh of 8 (7 links) holds 28; a laptop on Wi-Fi plus Ethernet or a VPN
+   * doubles that to 56. 64 fits it with a little room for an ICE restart in flight, and still stops one
+   * user id from holding more than about 6 % of the default total (coturn's default is unlimited).
+   */
+  TURN_USER_QUOTA: {
+    schema: positive,
+    default: '64',
+    description:
+      'allocations per user id (486 past it); 64 fits a relay-only peer in a mesh of 8 over UDP, TCP and TLS on two local networks',
+  },
   TURN_TOTAL_QUOTA: { schema: positive, default: '1000', description: 'allocations in total' },
   TURN_MAX_LIFETIME: {
     schema: positive,

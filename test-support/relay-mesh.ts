@@ -1,18 +1,18 @@
 /**
- * Figure: TURN allocations one relay-only peer makes in a mesh of N. Signaling with the bundled relay
+ * TURN allocations one relay-only peer makes in a mesh of N (a bench figure, and the quota test's load).
+ * Signaling with the bundled relay
  * beside it (as `npm start` runs them), N Node SDK peers (@roamhq/wrtc, iceTransportPolicy 'relay') join
  * one room with the ICE servers signaling hands out, and once every pair is connected the relay's own
  * allocation count is read. libwebrtc allocates per peer connection, per TURN URL and per local interface,
- * so this is the number the per-user quota has to fit. The quota is raised for the run so the count is
- * what clients ask for, not what the quota allowed; the Allocates that the default quota would have
- * refused are counted as those past it.
+ * so this is the number the per-user quota has to fit. The bench raises the quota so the count is what
+ * clients ask for, not what a quota allowed; the quota test runs with the default and counts refusals.
  */
 import { connect } from '../sdk/index.js';
 import type { Room } from '../sdk/room.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { startRelay } from '../turn/relay/start-relay.js';
-import { TEST_TURN_SECRET, startSignaling } from '../test-support/signaling.js';
-import { round } from './stats.js';
+import { TEST_TURN_SECRET, startSignaling } from './signaling.js';
+import { round } from '../bench/stats.js';
 
 export interface MeshResult {
   peers: number;
@@ -26,12 +26,15 @@ export interface MeshResult {
   defaultUserQuota: number;
   /** From connect() of the first peer until every pair reports a relayed path, ms. */
   connectMs: number;
+  /** Allocates the relay refused with 486 (Allocation Quota Reached). */
+  refusedForQuota: number;
 }
 
 /** Generous: N relay-only wrtc peers on two busy cores. */
 const CONNECT_TIMEOUT_MS = 90_000;
 
-export async function meshAllocations(n: number): Promise<MeshResult> {
+/** `userQuota`: the relay's per-user quota for the run; default the bundled relay's default. */
+export async function meshAllocations(n: number, userQuota?: number): Promise<MeshResult> {
   const defaultUserQuota = loadTurnConfig({}).userQuota;
   const relay = await startRelay({
     ...loadTurnConfig({
@@ -39,7 +42,7 @@ export async function meshAllocations(n: number): Promise<MeshResult> {
       TURN_PORT: '0',
       TURN_TLS_PORT: '0',
       TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
-      TURN_USER_QUOTA: '10000',
+      TURN_USER_QUOTA: String(userQuota ?? defaultUserQuota),
       TURN_TOTAL_QUOTA: '100000',
     }),
     secrets: [TEST_TURN_SECRET],
@@ -81,7 +84,7 @@ export async function meshAllocations(n: number): Promise<MeshResult> {
     const connectMs = performance.now() - t0;
     // Candidates gathered after the chosen pair still allocate; let them land before counting.
     await new Promise((r) => setTimeout(r, 1500));
-    const { allocations } = relay.stats();
+    const { allocations, counters } = relay.stats();
     return {
       peers: n,
       allocations,
@@ -89,6 +92,7 @@ export async function meshAllocations(n: number): Promise<MeshResult> {
       perLink: round(allocations / (n * (n - 1)), 1),
       defaultUserQuota,
       connectMs: round(connectMs, 0),
+      refusedForQuota: counters.allocate.get('486') ?? 0,
     };
   } finally {
     await Promise.allSettled(rooms.map((r) => r.close()));
