@@ -117,6 +117,23 @@ describe('StreamListener over TLS (RFC 8656 §3.1)', () => {
       expect(link.stream).toBe(true);
     });
 
+  it('listens on IPv6 with a certificate whose SAN carries the address', async () => {
+    const pair = selfSignedCertificate({ hosts: ['::1'] });
+    const { listener, frames } = await listen({
+      local: { id: 0, address: '::1', port: 0, transport: 'tls' },
+      tls: { certificates: TlsCertificates.fromPem(pair) },
+    });
+    const c = watch(tlsConnect({ host: '::1', port: listener.port, ca: pair.cert }));
+    await new Promise<void>((resolve, reject) => {
+      c.socket.once('secureConnect', resolve);
+      c.socket.once('error', reject);
+    });
+    c.socket.write(binding());
+    expect(await until(() => frames.length === 1)).toBe(true);
+    expect(frames[0]!.link.address).toBe('::1');
+    expect(frames[0]!.link.key).toBe(`tls|::1|::1|${c.socket.localPort}`);
+  });
+
   it('reads frames split across TLS records, and several frames in one', async () => {
     const { listener, frames } = await listen();
     const c = await tls(listener.port);
