@@ -1,14 +1,14 @@
 /**
- * Relay-only mode in real Chromium: two call pages with “Relay only” ticked (iceTransportPolicy
- * 'relay') reach each other through the bundled TURN relay, with credentials minted by signaling from
- * the shared secret. The selected candidate pair is a relay pair and media flows through it.
+ * The README's relay-only demo, as a new user runs it: `npm start`'s entry point with nothing configured
+ * but free ports (the development default: signaling and the bundled relay under the supervisor, the relay
+ * on every local address of a host that has more than loopback), then two call pages opened at
+ * http://localhost with “Relay only” ticked (iceTransportPolicy 'relay'). They reach each other through
+ * the bundled TURN relay with credentials minted by signaling; the selected pair is a relay pair and
+ * media flows through it. This failed on any multi-address host while the relay answered from one
+ * wildcard socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTurnConfig } from '../turn/config.js';
-import type { Relay } from '../turn/relay/relay.js';
-import { startRelay } from '../turn/relay/start-relay.js';
-import { startSignaling, TEST_TURN_SECRET, type RunningSignaling } from '../test-support/signaling.js';
-import { freeUdpPort } from '../test-support/processes.js';
+import { freeTcpPort, freeUdpPort, startScript, type Proc } from '../test-support/processes.js';
 import { requireTool } from '../test-support/tools.js';
 import {
   buildDemoBundle,
@@ -24,32 +24,30 @@ import { inboundOf, type PeerStats } from '../test-support/demo-stats.js';
 const chromiumPath = requireTool('/usr/bin/chromium');
 const LONG = { timeout: 60_000, interval: 250 };
 
-let relay: Relay;
-let sig: RunningSignaling;
+let app: Proc | undefined;
+let baseUrl: string;
 let browser: DemoBrowser;
 const pages: DemoPage[] = [];
 
 beforeAll(async () => {
   if (!chromiumPath) return;
   await buildDemoBundle();
-  relay = await startRelay({
-    ...loadTurnConfig({
-      TURN_PORT: String(await freeUdpPort()),
-      TURN_TLS_PORT: '0',
-
-      // Both browsers are on this machine: their relayed peers are loopback, which the default refuses.
-      TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
-    }),
-    secrets: [TEST_TURN_SECRET],
+  const port = await freeTcpPort();
+  app = startScript('signaling/main.ts', [], {
+    PORT: String(port),
+    TURN_PORT: String(await freeUdpPort()),
+    TURN_TLS_PORT: String(await freeTcpPort()),
+    LOG_LEVEL: 'warn',
   });
-  sig = await startSignaling({}, { embeddedRelay: relay.address });
+  await app.waitFor(/Ctrl-C stops everything/, 60_000);
+  baseUrl = `http://localhost:${port}`;
   browser = await launchDemoBrowser(chromiumPath);
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await sig?.close();
-  await relay?.close();
+  app?.kill('SIGTERM');
+  await app?.exited;
 });
 
 const statsOf = (p: DemoPage): Promise<PeerStats[]> =>
@@ -59,7 +57,7 @@ describe.skipIf(!chromiumPath)('relay-only call through the bundled relay', () =
   it('two relay-only pages see and hear each other over a relay candidate pair', async () => {
     for (const name of ['Alice', 'Bob']) {
       const p = await browser.newPage();
-      await p.page.goto(`${sig.httpUrl}/call.html`);
+      await p.page.goto(`${baseUrl}/call.html`);
       await joinThroughUi(p.page, { room: 'relayed', name, relayOnly: true });
       pages.push(p);
     }
