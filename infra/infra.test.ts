@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { signalingEnv, signalingEnvDocs } from '../signaling/config.js';
 import { WS_PATH } from '../signaling/server.js';
-import { turnEnvDocs } from '../turn/config.js';
+import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { ROOT } from '../test-support/processes.js';
 import { nginxConfig } from '../test-support/nginx.js';
 
@@ -94,6 +94,9 @@ describe('infra matches the code', () => {
   it('the container image runs the entry point and exposes the default ports', () => {
     const dockerfile = read('docker/Dockerfile');
     expect(dockerfile).toContain('dist/signaling/main.js');
-    expect(dockerfile).toContain(`EXPOSE ${defaultPort} 3478/udp`);
+    const turn = loadTurnConfig({});
+    expect(dockerfile).toContain(
+      `EXPOSE ${defaultPort} ${turn.port}/udp ${turn.port}/tcp ${turn.tlsPort ?? ''}/tcp`,
+    );
   });
 });
