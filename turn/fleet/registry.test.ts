@@ -316,6 +316,22 @@ describe('RelayRegistry order', () => {
     ]);
   });
 
+  it('hands one relay host out UDP first, then TCP, then TLS, whatever the configuration order', () => {
+    const reg = registry({
+      entries: [
+        'turns:e.invalid:5349?transport=tcp',
+        'turn:e.invalid:3478?transport=tcp',
+        'turn:e.invalid:3478?transport=udp',
+      ],
+      probeIntervalMs: 0,
+    }).reg;
+    expect(ids(reg.select())).toEqual([
+      'turn:e.invalid:3478?transport=udp',
+      'turn:e.invalid:3478?transport=tcp',
+      'turns:e.invalid:5349?transport=tcp',
+    ]);
+  });
+
   it('orders the bundled relay by its region, weight and load like any other', () => {
     let load = 0;
     const reg = unprobed({ bundled: { port: 3478, region: 'eu', weight: 3, load: () => load } });

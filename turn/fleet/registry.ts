@@ -45,6 +45,17 @@ export interface BundledRelayPorts {
   tlsPort?: number | null;
 }
 
+/**
+ * Among relays of equal rank, the transport a client should try first: UDP (no head-of-line blocking,
+ * least overhead), then TCP, then TLS (RFC 8656 §3.1). Browsers gather on all at once; the order only
+ * decides which allocation a client that caps its servers keeps.
+ */
+function transportRank(s: RelayStatus): number {
+  if (s.kind === 'bundled' || s.scheme === 'stun') return 0;
+  if (s.scheme === 'turns') return 2;
+  return s.url.includes('transport=tcp') ? 1 : 0;
+}
+
 export interface BundledRelayOptions extends BundledRelayPorts {
   region?: string | undefined;
   /** Default 1. */
@@ -191,6 +202,7 @@ export class RelayRegistry {
       Math.floor((x.s.load ?? 0) / LOAD_STEP),
       // The bundled relay is in this process: nothing is nearer to signaling.
       Math.floor((x.s.lastRtt ?? (x.s.kind === 'bundled' ? 0 : Infinity)) / RTT_STEP_MS),
+      transportRank(x.s),
       x.index,
     ];
     return chosen
