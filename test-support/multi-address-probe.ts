@@ -10,6 +10,7 @@ import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { Method, StunClass, StunWriter, randomTransactionId } from '../turn/stun/message.js';
 import { TurnServer } from '../turn/relay/turn-server.js';
 import { TurnClient, udpSocket } from './turn-client.js';
+import { testRelayOptions } from './relay-options.js';
 
 const SECRET = 'multi-address-probe';
 const addresses = (process.argv[2] ?? '').split(',').filter(Boolean);
@@ -41,20 +42,9 @@ function wildcardEcho(): Promise<Socket> {
 }
 
 async function main(): Promise<void> {
-  const relay = await TurnServer.start({
-    hosts: ['0.0.0.0', '::'],
-    externalIps: [],
-    port: 0,
-    realm: 'probe',
-    secrets: [SECRET],
-    minPort: 40000,
-    maxPort: 40999,
-    allowedPeers: [],
-    deniedPeers: [],
-    userQuota: 100,
-    totalQuota: 100,
-    maxLifetimeSec: 600,
-  });
+  const relay = await TurnServer.start(
+    testRelayOptions({ realm: 'probe', secrets: [SECRET], minPort: 40000, maxPort: 40999, allowedPeers: [] }),
+  );
   const echo = await wildcardEcho();
   const results = [];
   for (const from of addresses)

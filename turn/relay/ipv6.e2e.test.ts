@@ -7,6 +7,7 @@
 import type { Socket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { closeAfterEach } from '../../test-support/cleanup.js';
+import { testRelayOptions } from '../../test-support/relay-options.js';
 import { TurnClient, errorCode, udpSocket, until } from '../../test-support/turn-client.js';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { Attr, Method, StunClass, StunWriter, decodeAddress, getAttr } from '../stun/message.js';
@@ -18,21 +19,9 @@ const IPV6 = Buffer.from([0x02, 0, 0, 0]);
 const IPV4 = Buffer.from([0x01, 0, 0, 0]);
 
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
-  const r = await TurnServer.start({
-    hosts: ['0.0.0.0', '::'],
-    externalIps: [],
-    port: 0,
-    realm: 'ipv6.test',
-    secrets: [SECRET],
-    minPort: 44000,
-    maxPort: 44999,
-    allowedPeers: ['127.0.0.0/8', '::1/128'],
-    deniedPeers: [],
-    userQuota: 10,
-    totalQuota: 100,
-    maxLifetimeSec: 3600,
-    ...options,
-  });
+  const r = await TurnServer.start(
+    testRelayOptions({ realm: 'ipv6.test', secrets: [SECRET], minPort: 44000, maxPort: 44999, ...options }),
+  );
   return defer(r, (x) => x.close());
 }
 

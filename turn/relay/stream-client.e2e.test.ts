@@ -7,6 +7,7 @@ import { connect as tcpConnect } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { closeAfterEach } from '../../test-support/cleanup.js';
+import { testRelayOptions } from '../../test-support/relay-options.js';
 import { TurnClient, udpSocket, until, type StreamConnectOptions } from '../../test-support/turn-client.js';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { selfSignedCertificate } from './self-signed.js';
@@ -16,20 +17,9 @@ const defer = closeAfterEach();
 const SECRET = 'stream-client-secret';
 
 async function relay(): Promise<TurnServer> {
-  const r = await TurnServer.start({
-    hosts: ['0.0.0.0', '::'],
-    externalIps: [],
-    port: 0,
-    realm: 'stream.test',
-    secrets: [SECRET],
-    minPort: 46000,
-    maxPort: 46999,
-    allowedPeers: ['127.0.0.0/8'],
-    deniedPeers: [],
-    userQuota: 10,
-    totalQuota: 100,
-    maxLifetimeSec: 3600,
-  });
+  const r = await TurnServer.start(
+    testRelayOptions({ realm: 'stream.test', secrets: [SECRET], minPort: 46000, maxPort: 46999 }),
+  );
   return defer(r, (x) => x.close());
 }
 

@@ -6,6 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { closeAfterEach } from '../../test-support/cleanup.js';
+import { testRelayOptions } from '../../test-support/relay-options.js';
 import {
   Attr,
   Method,
@@ -21,21 +22,9 @@ import { TurnServer, type TurnServerOptions } from './turn-server.js';
 const defer = closeAfterEach();
 
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
-  const r = await TurnServer.start({
-    hosts: ['0.0.0.0', '::'],
-    externalIps: [],
-    port: 0,
-    realm: 'tcp.test',
-    secrets: ['s'],
-    minPort: 45000,
-    maxPort: 45999,
-    allowedPeers: ['127.0.0.0/8'],
-    deniedPeers: [],
-    userQuota: 10,
-    totalQuota: 100,
-    maxLifetimeSec: 3600,
-    ...options,
-  });
+  const r = await TurnServer.start(
+    testRelayOptions({ realm: 'tcp.test', secrets: ['s'], minPort: 45000, maxPort: 45999, ...options }),
+  );
   defer(r, (x) => x.close());
   return r;
 }

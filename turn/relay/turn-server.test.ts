@@ -5,6 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { closeAfterEach } from '../../test-support/cleanup.js';
+import { testRelayOptions } from '../../test-support/relay-options.js';
 import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { Attr, Method, StunClass, StunWriter, getAttr, randomTransactionId } from '../stun/message.js';
 import { TurnClient, errorCode, udpSocket, until } from '../../test-support/turn-client.js';
@@ -20,18 +21,13 @@ const closing = <T extends { close(): unknown }>(x: T): T => defer(x, (v) => v.c
 async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   clock = Date.now();
   const r = await TurnServer.start({
-    hosts: ['0.0.0.0', '::'],
-    externalIps: [],
-    port: 0,
-    realm: 'test.realm',
-    secrets: ['old-secret', SECRET],
-    minPort: 47000,
-    maxPort: 47999,
-    allowedPeers: ['127.0.0.0/8'],
-    deniedPeers: [],
-    userQuota: 10,
-    totalQuota: 100,
-    maxLifetimeSec: 3600,
+    ...testRelayOptions({
+      realm: 'test.realm',
+      secrets: ['old-secret', SECRET],
+      minPort: 47000,
+      maxPort: 47999,
+      allowedPeers: ['127.0.0.0/8'],
+    }),
     now: () => clock,
     sweepIntervalMs: 3_600_000, // swept by hand
     ...options,
