@@ -148,12 +148,19 @@ class Peer {
         this.waiting.delete(id);
         reject(new Error(`${this.label}: no answer to ${cmd.cmd}\n${this.proc.output().slice(-3000)}`));
       }, timeoutMs);
-      this.waiting.set(id, (r) => {
+      const settle = (r: { ok: boolean; result?: unknown; error?: string }) => {
         clearTimeout(timer);
+        this.waiting.delete(id);
         if (r.ok) resolve(r.result as T);
-        else reject(new Error(`${this.label}: ${cmd.cmd} failed: ${r.error}`));
-      });
-      this.proc.child.send({ ...cmd, id });
+        else
+          reject(
+            new Error(`${this.label}: ${cmd.cmd} failed: ${r.error}\n${this.proc.output().slice(-3000)}`),
+          );
+      };
+      this.waiting.set(id, settle);
+      // A peer process that died (a crash in native WebRTC, say) fails the request, not the run.
+      if (!this.proc.child.connected) return settle({ ok: false, error: 'peer process is gone' });
+      this.proc.child.send({ ...cmd, id }, (err) => err && settle({ ok: false, error: String(err) }));
     });
   }
 
