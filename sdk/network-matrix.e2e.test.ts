@@ -10,7 +10,9 @@
  *
  * Needs root, iproute2 and iptables (installed by .ci/run); outside CI it is skipped without them.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../test-support/processes.js';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
 import { hasTool } from '../test-support/tools.js';
 import { closeAfterEach } from '../test-support/cleanup.js';
@@ -334,12 +336,32 @@ const OPEN: ClientSpec = { nat: 'full-cone', firewall: 'open' };
 const SYMMETRIC: ClientSpec = { nat: 'symmetric', firewall: 'open' };
 
 describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
-  it('leaves nothing behind from an earlier, killed run', () => {
-    removeStale();
+  it('removes what an earlier, killed run left behind, and its own namespaces on close', async () => {
+    // A run killed with SIGKILL cannot clean up: its namespaces (named with its pid) stay behind.
+    const orphan = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "import('./test-support/netns.ts').then((m) => { new m.NetLab(); console.log('lab up'); setInterval(() => {}, 1000); })",
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    defer(orphan, (o) => o.kill('SIGKILL'));
+    await new Promise<void>((resolve) =>
+      orphan.stdout.on('data', (d: Buffer) => d.includes('lab up') && resolve()),
+    );
+    const left = `rpm-${orphan.pid}-pub`;
+    orphan.kill('SIGKILL');
+    await new Promise((r) => orphan.once('exit', r));
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).toContain(left);
+    expect(removeStale()).toContain(left);
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(left);
+
     const lab = new NetLab();
     lab.addClient(OPEN);
-    const ns = lab.remaining();
-    expect(ns.length).toBe(3);
+    expect(lab.remaining()).toHaveLength(3);
     lab.closeSync();
     expect(lab.remaining()).toEqual([]);
   });
