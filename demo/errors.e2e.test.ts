@@ -1,6 +1,7 @@
 /**
  * Every failure a user of the demo can hit shows a visible error carrying the SDK's stable code: a bad
- * token, a full room, a denied camera, and the server going away (mid-call, then on the next join).
+ * token, a full room, a denied camera, the server going away (mid-call, then on the next join), and a
+ * peer that cannot be reached peer to peer (the tile says why in words).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
@@ -79,6 +80,22 @@ describe.skipIf(!chromiumPath)('demo errors', () => {
     } finally {
       await denying.close();
     }
+  }, 90_000);
+
+  it('no media path: the tile says why in words (a relay-only call whose only TURN server is dead)', async () => {
+    const p = await browser.newPage();
+    // Relay only, through a TURN server nobody runs: the SDK names the cause, the tile shows it.
+    await p.page.goto(`${sig.httpUrl}/call.html?ice=turn:127.0.0.1:9&p2pTimeout=2000`);
+    await joinThroughUi(p.page, { room: 'why', name: 'Rita', relayOnly: true });
+    const node = await joinRoom(sig, 'nora', 'why');
+    others.push(node);
+    const reason = p.page.locator(`.tile[data-peer="${node.room.peerId}"] .reason`);
+    await expect.poll(() => reason.getAttribute('data-reason'), LONG).toBe('turn_unreachable');
+    expect(await reason.textContent()).toBe('No media path: No TURN server could be reached.');
+    expect(await reason.isVisible()).toBe(true);
+    await screenshot(p.page, 'error-no-media-path.png');
+    await p.page.getByRole('button', { name: 'Leave' }).click();
+    expect(p.pageErrors).toEqual([]);
   }, 90_000);
 
   it('the server going away: a reconnecting warning mid-call, then server_unreachable on the next join', async () => {

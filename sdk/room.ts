@@ -227,6 +227,16 @@ export class Room extends TypedEmitter<RoomEvents> {
     return sent;
   }
 
+  /**
+   * The WebRTC stats of the live link to `peerId` (its selected candidate pair, RTT, media), or null
+   * while no link is up (the pair's data then takes signaling).
+   */
+  getStats(peerId: string): Promise<RTCStatsReport | null> {
+    const s = this.sessions.get(peerId);
+    if (!s) return Promise.reject(new SdkError('unknown_peer', undefined, { peerId }));
+    return s.getStats();
+  }
+
   /** Publish every track of `stream` to every peer, now and on future links. */
   publish(stream: MediaStream): void {
     for (const track of stream.getTracks()) this.publishTrack(track, stream);

@@ -24,8 +24,9 @@ describe('why a pair could not go P2P', () => {
     expect(c('garbage').type).toBe('unknown');
   });
 
-  it('nothing known yet: no reason', () => {
+  it('nothing known yet: no reason; relay only without any TURN server: no_relay_configured', () => {
     expect(diagnose(obs({ iceServerUrls: TURN }))).toBeNull();
+    expect(diagnose(obs({ iceTransportPolicy: 'relay' }))).toBe('no_relay_configured');
   });
 
   it('no servers, host candidates only: no_relay_configured', () => {

@@ -70,8 +70,10 @@ const isUdpServer = (url: string) =>
 
 /** The one reason for this side's failed attempt; null while nothing at all is known about it. */
 export function diagnose(o: LinkObservations): P2pFailureReason | null {
-  if (o.local.length === 0 && o.remote.length === 0 && o.errors.length === 0) return null;
   const hasTurn = o.iceServerUrls.some(isTurn);
+  // Relay only, and no relay to use: nothing can ever be gathered.
+  if (!hasTurn && o.iceTransportPolicy === 'relay') return 'no_relay_configured';
+  if (o.local.length === 0 && o.remote.length === 0 && o.errors.length === 0) return null;
   const localRelay = o.local.some((c) => c.type === 'relay');
   const localReflexive = o.local.some((c) => c.type === 'srflx' || c.type === 'prflx');
   const turnError = (code: number) => o.errors.some((e) => e.code === code && isTurn(e.url));

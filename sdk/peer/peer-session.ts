@@ -365,6 +365,12 @@ export class PeerSession {
     this.sendFrameOverSignaling({ kind: 'control', request: { op: 'relink', ufrag } });
   }
 
+  /** Stats of the live link; null while none is connected. */
+  async getStats(): Promise<RTCStatsReport | null> {
+    if (!this.link?.connected) return null;
+    return (await this.link.getStats()) ?? null;
+  }
+
   /** Re-read path and RTT from the live link's stats. */
   async refreshPath(): Promise<void> {
     if (!this.link?.connected) return;

@@ -1,0 +1,629 @@
+/**
+ * Every network a user can sit on, built in Linux network namespaces by this test (`test-support/netns.ts`):
+ * signaling and the relays on a "public" network, two Node SDK peers (`@roamhq/wrtc`) each behind its own
+ * router with a NAT and a firewall, as child processes in their namespaces. Each case asserts that the pair
+ * connects, the path each side reports and that it matches the selected candidate pair (and, when relayed,
+ * the relay's own counters), that numbered reliable messages arrive both ways with none lost or repeated,
+ * and prints a table. The issue's targets (UDP blocked → relay within 1 s; only the signaling port open →
+ * data within 2 s; a signaling outage → longest gap under 500 ms) are printed as measured; assertions on
+ * time are kept generous (two busy cores), the figures are what to read.
+ *
+ * Needs root, iproute2 and iptables (installed by .ci/run); outside CI it is skipped without them.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../test-support/processes.js';
+import { mintDevToken } from '../signaling/auth/token-verifier.js';
+import { hasTool } from '../test-support/tools.js';
+import { closeAfterEach } from '../test-support/cleanup.js';
+import {
+  NetLab,
+  PUBLIC_PEERS,
+  SERVER_IP,
+  removeStale,
+  type ClientSpec,
+  type NsProcess,
+} from '../test-support/netns.js';
+import type { PeerCommand, PeerReport } from '../test-support/matrix-peer.js';
+import { BrowserPeer } from '../test-support/matrix-browser-peer.js';
+import { requireTool } from '../test-support/tools.js';
+import type { ConnectOptions } from './connect.js';
+
+const JWT_SECRET = 'matrix-jwt-secret-matrix-jwt-secret-0123456789';
+const TURN_SECRET = 'matrix-turn-secret';
+const SIGNALING_PORT = 8080;
+const ROOM = 'matrix';
+/** Reliable messages from each side: one per 50 ms (the WebSocket path's rate budget), at most 1 200. */
+const PUMP = { everyMs: 50, max: 1_200 };
+
+const isRoot = process.getuid?.() === 0;
+const canRun = (() => {
+  if (!isRoot) {
+    if (process.env.CI) throw new Error('the network matrix needs root in CI (network namespaces)');
+    process.stderr.write('skipping the network matrix: not root\n');
+    return false;
+  }
+  return hasTool('ip') && hasTool('iptables');
+})();
+
+const defer = closeAfterEach();
+
+interface Row {
+  name: string;
+  path: string;
+  firstMessageMs: number;
+  p2pMs: number | null;
+  lost: number;
+  longestGapMs: number;
+  note: string;
+}
+const rows: Row[] = [];
+afterAll(() => {
+  if (rows.length === 0) return;
+  const fmt = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`);
+  const lines = [
+    '| case | path | first message | P2P path after | lost | longest gap | note |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.path} | ${fmt(r.firstMessageMs)} | ${fmt(r.p2pMs)} | ${r.lost} | ${r.longestGapMs} ms | ${r.note} |`,
+    ),
+  ];
+  process.stdout.write(`\nnetwork matrix\n${lines.join('\n')}\n`);
+});
+
+// ---- servers in the public namespace ----
+
+const RELAY_A = { port: 3478, minPort: 50_000, maxPort: 50_999, metricsPort: 9641 };
+const RELAY_B = { port: 3479, minPort: 51_000, maxPort: 51_999, metricsPort: 9642 };
+type RelaySpec = typeof RELAY_A;
+
+const baseEnv = {
+  NODE_ENV: 'development',
+  LOG_LEVEL: 'warn',
+  JWT_SECRET,
+  TURN_SECRETS: TURN_SECRET,
+  TURN_ALLOWED_PEER_IPS: PUBLIC_PEERS,
+  TURN_HOST: SERVER_IP,
+};
+
+function startSignaling(lab: NetLab, env: Record<string, string>): Promise<NsProcess> {
+  const p = lab.spawnNode(lab.pub, 'signaling/main.ts', [], {
+    ...baseEnv,
+    PORT: String(SIGNALING_PORT),
+    HOST: '0.0.0.0',
+    TURN_PORT: String(RELAY_A.port),
+    TURN_MIN_PORT: String(RELAY_A.minPort),
+    TURN_MAX_PORT: String(RELAY_A.maxPort),
+    ...env,
+  });
+  return p.waitFor(/Ctrl-C stops everything/).then(() => p);
+}
+
+async function startRelay(lab: NetLab, r: RelaySpec): Promise<NsProcess> {
+  const p = lab.spawnNode(lab.pub, 'turn/main.ts', [], {
+    ...baseEnv,
+    TURN_PORT: String(r.port),
+    TURN_MIN_PORT: String(r.minPort),
+    TURN_MAX_PORT: String(r.maxPort),
+    TURN_METRICS_PORT: String(r.metricsPort),
+  });
+  await p.waitFor(/relay started/);
+  return p;
+}
+
+const udpUrl = (r: RelaySpec) => `turn:${SERVER_IP}:${r.port}?transport=udp`;
+
+/** Packets the relay says it relayed (its /metrics), from inside the public namespace. */
+function relayedPackets(lab: NetLab, metricsUrl: string): number {
+  const text = lab.fetchText(metricsUrl);
+  let n = 0;
+  for (const m of text.matchAll(/^turn_packets_relayed_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  return n;
+}
+
+// ---- peers in client namespaces ----
+
+type Command = PeerCommand extends infer C ? (C extends PeerCommand ? Omit<C, 'id'> : never) : never;
+
+/** A Node peer (child process) or a Chromium peer (page): the same commands and report. */
+interface MatrixPeer {
+  readonly label: string;
+  peerId: string;
+  joinedAt: number;
+  request<T>(cmd: Command): Promise<T>;
+  report(): Promise<PeerReport>;
+}
+
+class Peer implements MatrixPeer {
+  private seq = 0;
+  private readonly waiting = new Map<
+    number,
+    (r: { ok: boolean; result?: unknown; error?: string }) => void
+  >();
+  peerId = '';
+  joinedAt = 0;
+
+  constructor(
+    readonly label: string,
+    readonly proc: NsProcess,
+  ) {
+    proc.child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+      this.waiting.get(m.id)?.(m);
+      this.waiting.delete(m.id);
+    });
+  }
+
+  request<T>(cmd: Command, timeoutMs = 30_000): Promise<T> {
+    const id = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`${this.label}: no answer to ${cmd.cmd}\n${this.proc.output().slice(-3000)}`));
+      }, timeoutMs);
+      const settle = (r: { ok: boolean; result?: unknown; error?: string }) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        if (r.ok) resolve(r.result as T);
+        else
+          reject(
+            new Error(`${this.label}: ${cmd.cmd} failed: ${r.error}\n${this.proc.output().slice(-3000)}`),
+          );
+      };
+      this.waiting.set(id, settle);
+      // A peer process that died (a crash in native WebRTC, say) fails the request, not the run.
+      if (!this.proc.child.connected) return settle({ ok: false, error: 'peer process is gone' });
+      this.proc.child.send({ ...cmd, id }, (err) => err && settle({ ok: false, error: String(err) }));
+    });
+  }
+
+  report(): Promise<PeerReport> {
+    return this.request<PeerReport>({ cmd: 'report' });
+  }
+}
+
+async function startPeer(lab: NetLab, ns: string, label: string): Promise<Peer> {
+  const proc = lab.spawnNode(ns, 'test-support/matrix-peer.ts', [], {}, true);
+  await proc.waitFor(/matrix-peer ready/);
+  return new Peer(label, proc);
+}
+
+const token = (user: string) =>
+  mintDevToken({
+    secret: JWT_SECRET,
+    userId: user,
+    rooms: [ROOM],
+    audience: 'relay-platform',
+    issuer: 'relay-platform',
+    ttlSec: 600,
+  });
+
+/** SDK timings for the matrix: quick retries, generous for two busy cores. */
+const PEER_OPTIONS: Partial<ConnectOptions> = {
+  p2pConnectTimeoutMs: 5_000,
+  iceRetryIntervalMs: 3_000,
+  statsIntervalMs: 250,
+  ackDelayMs: 20,
+  retransmitMs: 1_000,
+  pingIntervalMs: 2_000,
+  pongTimeoutMs: 3_000,
+};
+
+async function join(p: MatrixPeer, extra: { options?: Partial<ConnectOptions>; clockSkewMs?: number } = {}) {
+  const r = await p.request<{ peerId: string; joinedAt: number }>({
+    cmd: 'join',
+    url: `ws://${SERVER_IP}:${SIGNALING_PORT}/v1/ws`,
+    token: token(p.label),
+    room: ROOM,
+    label: p.label,
+    options: { ...PEER_OPTIONS, ...extra.options },
+    ...(extra.clockSkewMs ? { clockSkewMs: extra.clockSkewMs } : {}),
+  });
+  p.peerId = r.peerId;
+  p.joinedAt = r.joinedAt;
+}
+
+/** Poll the peer's report until `check` holds (bounded); returns the last report. */
+async function until(
+  p: MatrixPeer,
+  check: (r: PeerReport) => boolean,
+  timeoutMs = 30_000,
+): Promise<PeerReport> {
+  const end = Date.now() + timeoutMs;
+  let r = await p.report();
+  while (!check(r)) {
+    if (Date.now() > end)
+      throw new Error(
+        `${p.label}: condition not met in ${timeoutMs} ms; events ${JSON.stringify(r.events.slice(-30))}`,
+      );
+    await new Promise((res) => setTimeout(res, 150));
+    r = await p.report();
+  }
+  return r;
+}
+
+const isP2p = (path: string | undefined) => path === 'direct' || path === 'relay';
+const onlyPair = (r: PeerReport) => r.pairs[0];
+const eventAt = (r: PeerReport, event: string, match: (d: string) => boolean) =>
+  r.events.find((e) => e.event === event && match(e.detail))?.at ?? null;
+
+interface Pair {
+  lab: NetLab;
+  a: MatrixPeer;
+  b: MatrixPeer;
+}
+
+function setUp(specs: [ClientSpec, ClientSpec]): { lab: NetLab; nsA: string; nsB: string } {
+  const lab = defer(new NetLab(), (l) => {
+    l.closeSync();
+    expect(l.remaining()).toEqual([]);
+  });
+  return { lab, nsA: lab.addClient(specs[0]), nsB: lab.addClient(specs[1]) };
+}
+
+async function joinBoth(
+  lab: NetLab,
+  nsA: string,
+  nsB: string,
+  extra: { options?: Partial<ConnectOptions>; clockSkewMs?: number } = {},
+): Promise<Pair> {
+  const [a, b] = await Promise.all([startPeer(lab, nsA, 'alice'), startPeer(lab, nsB, 'bob')]);
+  await join(a, extra);
+  await join(b, extra);
+  await Promise.all([a.request({ cmd: 'pump', ...PUMP }), b.request({ cmd: 'pump', ...PUMP })]);
+  return { lab, a, b };
+}
+
+/** Wait for both sides to report a P2P path; returns when the later one did, ms after the later join. */
+async function bothP2p(pair: Pair, timeoutMs = 30_000): Promise<number> {
+  const ra = await until(pair.a, (r) => isP2p(onlyPair(r)?.path), timeoutMs);
+  const rb = await until(pair.b, (r) => isP2p(onlyPair(r)?.path), timeoutMs);
+  const start = Math.max(pair.a.joinedAt, pair.b.joinedAt);
+  const at = Math.max(
+    eventAt(ra, 'path', (d) => isP2p(d)) ?? Date.now(),
+    eventAt(rb, 'path', (d) => isP2p(d)) ?? Date.now(),
+  );
+  return at - start;
+}
+
+/** Stop both pumps, wait until everything sent arrived, and check it arrived once, in order. */
+async function finish(
+  pair: Pair,
+): Promise<{ ra: PeerReport; rb: PeerReport; lost: number; gap: number; first: number }> {
+  const [sa, sb] = await Promise.all([
+    pair.a.request<{ sent: number }>({ cmd: 'stop-pump' }),
+    pair.b.request<{ sent: number }>({ cmd: 'stop-pump' }),
+  ]);
+  const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const settled = (r: PeerReport, from: string, n: number) => (r.received[from]?.seqs.length ?? 0) >= n;
+  const rb = await until(pair.b, (r) => settled(r, 'alice', sa.sent), 30_000).catch(() => pair.b.report());
+  const ra = await until(pair.a, (r) => settled(r, 'bob', sb.sent), 30_000).catch(() => pair.a.report());
+  const gotB = rb.received.alice?.seqs ?? [];
+  const gotA = ra.received.bob?.seqs ?? [];
+  // Exactly once and in order, both ways.
+  expect(gotB).toEqual(all(sa.sent));
+  expect(gotA).toEqual(all(sb.sent));
+  expect(sa.sent).toBeGreaterThan(20);
+  expect(sb.sent).toBeGreaterThan(20);
+  const lost = sa.sent - new Set(gotB).size + (sb.sent - new Set(gotA).size);
+  const start = Math.max(pair.a.joinedAt, pair.b.joinedAt);
+  const first = Math.max(
+    (rb.received.alice?.firstAt ?? Infinity) - start,
+    (ra.received.bob?.firstAt ?? Infinity) - start,
+  );
+  const gap = Math.max(rb.received.alice?.longestGapMs ?? 0, ra.received.bob?.longestGapMs ?? 0);
+  return { ra, rb, lost, gap, first };
+}
+
+/** The path each side reports is the one its selected candidate pair takes. */
+function expectPathMatchesPair(r: PeerReport, path: 'direct' | 'relay'): void {
+  const p = onlyPair(r)!;
+  expect(p.path).toBe(path);
+  const relayed = p.local?.candidateType === 'relay' || p.remote?.candidateType === 'relay';
+  expect(relayed).toBe(path === 'relay');
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function lastPid(proc: NsProcess, name: string): number {
+  const all = [...proc.output().matchAll(new RegExp(`${name} running \\(pid (\\d+)\\)`, 'g'))];
+  return Number(all.at(-1)?.[1]);
+}
+
+const chromiumPath = canRun ? requireTool('/usr/bin/chromium') : null;
+
+const OPEN: ClientSpec = { nat: 'full-cone', firewall: 'open' };
+const SYMMETRIC: ClientSpec = { nat: 'symmetric', firewall: 'open' };
+
+describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
+  it('removes what an earlier, killed run left behind, and its own namespaces on close', async () => {
+    // A run killed with SIGKILL cannot clean up: its namespaces (named with its pid) stay behind.
+    const orphan = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "import('./test-support/netns.ts').then((m) => { new m.NetLab(); console.log('lab up'); setInterval(() => {}, 1000); })",
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    defer(orphan, (o) => o.kill('SIGKILL'));
+    await new Promise<void>((resolve) =>
+      orphan.stdout.on('data', (d: Buffer) => d.includes('lab up') && resolve()),
+    );
+    const left = `rpm-${orphan.pid}-pub`;
+    orphan.kill('SIGKILL');
+    await new Promise((r) => orphan.once('exit', r));
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).toContain(left);
+    expect(removeStale()).toContain(left);
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(left);
+
+    const lab = new NetLab();
+    lab.addClient(OPEN);
+    expect(lab.remaining()).toHaveLength(3);
+    lab.closeSync();
+    expect(lab.remaining()).toEqual([]);
+  });
+
+  it.each([
+    ['both open', OPEN, OPEN, 'direct'],
+    ['one side behind symmetric NAT', SYMMETRIC, OPEN, 'direct'],
+    ['both behind symmetric NAT', SYMMETRIC, SYMMETRIC, 'relay'],
+  ] as const)(
+    '%s',
+    async (name, specA, specB, path) => {
+      const { lab, nsA, nsB } = setUp([specA, specB]);
+      await startSignaling(lab, {});
+      const pair = await joinBoth(lab, nsA, nsB);
+      const p2pMs = await bothP2p(pair);
+      const before =
+        path === 'relay' ? relayedPackets(lab, `http://${SERVER_IP}:${SIGNALING_PORT}/metrics`) : 0;
+      await pause(1_000);
+      const { ra, rb, lost, gap, first } = await finish(pair);
+      expectPathMatchesPair(ra, path);
+      expectPathMatchesPair(rb, path);
+      if (path === 'relay') {
+        expect(relayedPackets(lab, `http://${SERVER_IP}:${SIGNALING_PORT}/metrics`)).toBeGreaterThan(before);
+      }
+      rows.push({ name, path, firstMessageMs: first, p2pMs, lost, longestGapMs: gap, note: '' });
+    },
+    90_000,
+  );
+
+  it('UDP blocked at one client: relay over TCP', async () => {
+    const { lab, nsA, nsB } = setUp([{ nat: 'full-cone', firewall: 'udp-blocked' }, OPEN]);
+    // TODO(issue 10): signaling hands out only the bundled relay's UDP URL until issue 10 merges; the TCP
+    // URL of the same relay is configured by hand here. Drop TURN_SERVERS once signaling hands it out.
+    await startSignaling(lab, { TURN_SERVERS: `turn:${SERVER_IP}:${RELAY_A.port}?transport=tcp` });
+    const pair = await joinBoth(lab, nsA, nsB);
+    const p2pMs = await bothP2p(pair);
+    await pause(1_000);
+    const { ra, rb, lost, gap, first } = await finish(pair);
+    expectPathMatchesPair(ra, 'relay');
+    expectPathMatchesPair(rb, 'relay');
+    expect(onlyPair(ra)!.local).toMatchObject({ candidateType: 'relay', relayProtocol: 'tcp' });
+    rows.push({
+      name: 'UDP blocked at one client',
+      path: 'relay (tcp)',
+      firstMessageMs: first,
+      p2pMs,
+      lost,
+      longestGapMs: gap,
+      note: 'target: relay within 1 s',
+    });
+  }, 90_000);
+
+  it('only the signaling port open: data on the WebSocket at once, and each side says why', async () => {
+    const { lab, nsA, nsB } = setUp([
+      { nat: 'full-cone', firewall: { onlyTcpPorts: [SIGNALING_PORT] } },
+      OPEN,
+    ]);
+    await startSignaling(lab, {});
+    const pair = await joinBoth(lab, nsA, nsB, { options: { p2pConnectTimeoutMs: 3_000 } });
+    await until(pair.a, (r) => (r.received.bob?.seqs.length ?? 0) > 0);
+    await until(pair.b, (r) => (r.received.alice?.seqs.length ?? 0) > 0);
+    const ra0 = await until(pair.a, (r) => onlyPair(r)?.p2pFailure != null);
+    const rb0 = await until(pair.b, (r) => onlyPair(r)?.p2pFailure != null);
+    expect(onlyPair(ra0)!.path).toBe('websocket');
+    // The blocked side got no answer over UDP and reached no relay; the open side has a relay address
+    // but the other offers only its private LAN address, which the relay may not reach.
+    expect(onlyPair(ra0)!.p2pFailure).toBe('udp_blocked');
+    expect(onlyPair(rb0)!.p2pFailure).toBe('peer_denied_by_relay');
+    await pause(1_000);
+    const { ra, lost, gap, first } = await finish(pair);
+    expect(onlyPair(ra)!.path).toBe('websocket');
+    expect(onlyPair(ra)!.local).toBeUndefined(); // no link: nothing selected
+    // The issue's target is 2 s; generous here, the table has the figure.
+    expect(first).toBeLessThan(4_000);
+    rows.push({
+      name: 'only the signaling port open',
+      path: 'websocket',
+      firstMessageMs: first,
+      p2pMs: null,
+      lost,
+      longestGapMs: gap,
+      note: `target: data within 2 s; reasons ${onlyPair(ra)!.p2pFailure} / ${onlyPair(rb0)!.p2pFailure}`,
+    });
+  }, 90_000);
+
+  it.each([
+    ['embedded', 'the default npm start'],
+    ['separate', 'relay run separately'],
+  ] as const)(
+    'signaling killed mid-call, relay %s (%s): no gap in data, nothing lost',
+    async (layout, label) => {
+      const { lab, nsA, nsB } = setUp([SYMMETRIC, SYMMETRIC]);
+      const env: Record<string, string> =
+        layout === 'embedded' ? {} : { TURN_EMBEDDED: 'false', TURN_SERVERS: udpUrl(RELAY_A) };
+      if (layout === 'separate') await startRelay(lab, RELAY_A);
+      let sig = await startSignaling(lab, env);
+      const pair = await joinBoth(lab, nsA, nsB);
+      const p2pMs = await bothP2p(pair);
+      await pause(500);
+      const ra0 = await pair.a.report();
+      const gapBefore = ra0.received.bob?.longestGapMs ?? 0;
+      if (layout === 'embedded') {
+        // The supervisor's signaling child dies; the relay child lives on, and signaling is restarted.
+        process.kill(lastPid(sig, 'signaling'), 'SIGKILL');
+      } else {
+        sig.kill('SIGKILL');
+        await sig.exited;
+        await pause(1_000);
+        sig = await startSignaling(lab, env);
+      }
+      await until(pair.a, (r) => r.events.some((e) => e.event === 'resumed'));
+      await until(pair.b, (r) => r.events.some((e) => e.event === 'resumed'));
+      await pause(1_000);
+      const { ra, rb, lost, gap, first } = await finish(pair);
+      expectPathMatchesPair(ra, 'relay');
+      expectPathMatchesPair(rb, 'relay');
+      // The issue's target is a gap under 500 ms (the table has the figure); a stall of seconds fails.
+      expect(gap).toBeLessThan(2_000);
+      rows.push({
+        name: `signaling killed mid-call, ${label}`,
+        path: 'relay',
+        firstMessageMs: first,
+        p2pMs,
+        lost,
+        longestGapMs: gap,
+        note: `target: gap < 500 ms (before the kill: ${gapBefore} ms)`,
+      });
+    },
+    120_000,
+  );
+
+  it('relay killed mid-call with a second relay in the fleet: ICE moves to it', async () => {
+    const { lab, nsA, nsB } = setUp([SYMMETRIC, SYMMETRIC]);
+    const relays = new Map([
+      [RELAY_A, await startRelay(lab, RELAY_A)],
+      [RELAY_B, await startRelay(lab, RELAY_B)],
+    ]);
+    await startSignaling(lab, {
+      TURN_EMBEDDED: 'false',
+      TURN_SERVERS: `${udpUrl(RELAY_A)},${udpUrl(RELAY_B)}`,
+    });
+    const pair = await joinBoth(lab, nsA, nsB);
+    const p2pMs = await bothP2p(pair);
+    const inRange = (port: number | undefined, r: RelaySpec) =>
+      port !== undefined && port >= r.minPort && port <= r.maxPort;
+    const usesRelay = (rep: PeerReport, r: RelaySpec) => {
+      const p = onlyPair(rep);
+      return (
+        (p?.local?.candidateType === 'relay' && inRange(p.local.port, r)) ||
+        (p?.remote?.candidateType === 'relay' && inRange(p.remote.port, r))
+      );
+    };
+    const ra0 = await pair.a.report();
+    const victim = usesRelay(ra0, RELAY_A) ? RELAY_A : RELAY_B;
+    const survivor = victim === RELAY_A ? RELAY_B : RELAY_A;
+    relays.get(victim)!.kill('SIGKILL');
+    const killedAt = Date.now();
+    const moved = (r: PeerReport) =>
+      onlyPair(r)?.path === 'relay' && !usesRelay(r, victim) && usesRelay(r, survivor);
+    await until(pair.a, moved, 45_000);
+    await until(pair.b, moved, 45_000);
+    // When both sides report a pair through the survivor (polled every 150 ms).
+    const movedMs = Date.now() - killedAt;
+    await pause(1_000);
+    const { ra, rb, lost, gap, first } = await finish(pair);
+    expectPathMatchesPair(ra, 'relay');
+    expectPathMatchesPair(rb, 'relay');
+    expect(relayedPackets(lab, `http://${SERVER_IP}:${survivor.metricsPort}/metrics`)).toBeGreaterThan(0);
+    rows.push({
+      name: 'relay killed mid-call, a second relay in the fleet',
+      path: 'relay (the other one)',
+      firstMessageMs: first,
+      p2pMs,
+      lost,
+      longestGapMs: gap,
+      note: `both on the other relay ${(movedMs / 1000).toFixed(1)} s after the kill`,
+    });
+  }, 150_000);
+
+  it.each([
+    ['a track added after a resume', 'resume'],
+    ['TURN credentials refreshed mid-call, then a track added', 'refresh'],
+  ] as const)(
+    '%s: the link stays',
+    async (name, kind) => {
+      const { lab, nsA, nsB } = setUp([SYMMETRIC, SYMMETRIC]);
+      const sig = await startSignaling(lab, kind === 'refresh' ? { TURN_CREDENTIAL_TTL_S: '60' } : {});
+      // Refresh: credentials of 60 s (the minimum) and clocks 58 s ahead, so the refresh is due in ~1 s.
+      const pair = await joinBoth(lab, nsA, nsB, kind === 'refresh' ? { clockSkewMs: 58_000 } : {});
+      const p2pMs = await bothP2p(pair);
+      if (kind === 'resume') {
+        process.kill(lastPid(sig, 'signaling'), 'SIGKILL');
+        await until(pair.a, (r) => r.events.some((e) => e.event === 'resumed'));
+        await until(pair.b, (r) => r.events.some((e) => e.event === 'resumed'));
+      } else {
+        await pause(3_000); // the refresh lands on both sides
+      }
+      const linksBefore = (r: PeerReport) =>
+        r.events.filter((e) => e.event === 'link' && e.detail.startsWith('created')).length;
+      const [la, lb] = [linksBefore(await pair.a.report()), linksBefore(await pair.b.report())];
+      await Promise.all([pair.a.request({ cmd: 'publish' }), pair.b.request({ cmd: 'publish' })]);
+      await until(pair.a, (r) => r.frames > 5);
+      await until(pair.b, (r) => r.frames > 5);
+      await pause(500);
+      const { ra, rb, lost, gap, first } = await finish(pair);
+      // The working link carried the renegotiation: no link was made after it, none went to the WebSocket.
+      expect(linksBefore(ra)).toBe(la);
+      expect(linksBefore(rb)).toBe(lb);
+      expect(ra.events.filter((e) => e.event === 'path').map((e) => e.detail)).not.toContain('websocket');
+      expectPathMatchesPair(ra, 'relay');
+      expectPathMatchesPair(rb, 'relay');
+      rows.push({
+        name,
+        path: 'relay',
+        firstMessageMs: first,
+        p2pMs,
+        lost,
+        longestGapMs: gap,
+        note: 'video frames decoded both ways',
+      });
+    },
+    120_000,
+  );
+
+  it.skipIf(!chromiumPath).each([
+    ['both behind symmetric NAT', SYMMETRIC, SYMMETRIC, 'udp'],
+    ['UDP blocked at the Chromium side', { nat: 'full-cone', firewall: 'udp-blocked' }, OPEN, 'tcp'],
+  ] as const)(
+    'Chromium ⇄ Node, %s: relayed, data both ways, video decoded both ways',
+    async (name, specA, specB, relayProtocol) => {
+      const { lab, nsA, nsB } = setUp([specA, specB]);
+      // TODO(issue 10): the TCP URL by hand until signaling hands out the bundled relay's TCP URL itself.
+      await startSignaling(
+        lab,
+        relayProtocol === 'tcp' ? { TURN_SERVERS: `turn:${SERVER_IP}:${RELAY_A.port}?transport=tcp` } : {},
+      );
+      const origin = `http://${SERVER_IP}:${SIGNALING_PORT}`;
+      const a = defer(await BrowserPeer.launch('alice', nsA, chromiumPath!, origin), (p) => p.close());
+      const b = await startPeer(lab, nsB, 'bob');
+      await join(a);
+      await join(b);
+      const pair: Pair = { lab, a, b };
+      await Promise.all([a.request({ cmd: 'pump', ...PUMP }), b.request({ cmd: 'pump', ...PUMP })]);
+      const p2pMs = await bothP2p(pair);
+      await Promise.all([a.request({ cmd: 'publish' }), b.request({ cmd: 'publish' })]);
+      await until(a, (r) => r.frames > 5);
+      await until(b, (r) => r.frames > 5);
+      await pause(1_000);
+      const { ra, rb, lost, gap, first } = await finish(pair);
+      expectPathMatchesPair(ra, 'relay');
+      expectPathMatchesPair(rb, 'relay');
+      if (relayProtocol === 'tcp') expect(onlyPair(ra)!.local).toMatchObject({ relayProtocol: 'tcp' });
+      rows.push({
+        name: `Chromium ⇄ Node, ${name}`,
+        path: `relay (${relayProtocol})`,
+        firstMessageMs: first,
+        p2pMs,
+        lost,
+        longestGapMs: gap,
+        note: 'video frames decoded both ways',
+      });
+    },
+    120_000,
+  );
+});
