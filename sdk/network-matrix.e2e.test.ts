@@ -74,8 +74,8 @@ afterAll(() => {
 
 // ---- servers in the public namespace ----
 
-const RELAY_A = { port: 3478, minPort: 50_000, maxPort: 50_999, metricsPort: 9641 };
-const RELAY_B = { port: 3479, minPort: 51_000, maxPort: 51_999, metricsPort: 9642 };
+const RELAY_A = { port: 3478, tlsPort: 5349, minPort: 50_000, maxPort: 50_999, metricsPort: 9641 };
+const RELAY_B = { port: 3479, tlsPort: 5350, minPort: 51_000, maxPort: 51_999, metricsPort: 9642 };
 type RelaySpec = typeof RELAY_A;
 
 const baseEnv = {
@@ -84,7 +84,6 @@ const baseEnv = {
   JWT_SECRET,
   TURN_SECRETS: TURN_SECRET,
   TURN_ALLOWED_PEER_IPS: PUBLIC_PEERS,
-  TURN_HOST: SERVER_IP,
 };
 
 function startSignaling(lab: NetLab, env: Record<string, string>): Promise<NsProcess> {
@@ -93,6 +92,7 @@ function startSignaling(lab: NetLab, env: Record<string, string>): Promise<NsPro
     PORT: String(SIGNALING_PORT),
     HOST: '0.0.0.0',
     TURN_PORT: String(RELAY_A.port),
+    TURN_TLS_PORT: String(RELAY_A.tlsPort),
     TURN_MIN_PORT: String(RELAY_A.minPort),
     TURN_MAX_PORT: String(RELAY_A.maxPort),
     ...env,
@@ -104,6 +104,7 @@ async function startRelay(lab: NetLab, r: RelaySpec): Promise<NsProcess> {
   const p = lab.spawnNode(lab.pub, 'turn/main.ts', [], {
     ...baseEnv,
     TURN_PORT: String(r.port),
+    TURN_TLS_PORT: String(r.tlsPort),
     TURN_MIN_PORT: String(r.minPort),
     TURN_MAX_PORT: String(r.maxPort),
     TURN_METRICS_PORT: String(r.metricsPort),
@@ -393,9 +394,9 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
 
   it('UDP blocked at one client: relay over TCP', async () => {
     const { lab, nsA, nsB } = setUp([{ nat: 'full-cone', firewall: 'udp-blocked' }, OPEN]);
-    // TODO(issue 10): signaling hands out only the bundled relay's UDP URL until issue 10 merges; the TCP
-    // URL of the same relay is configured by hand here. Drop TURN_SERVERS once signaling hands it out.
-    await startSignaling(lab, { TURN_SERVERS: `turn:${SERVER_IP}:${RELAY_A.port}?transport=tcp` });
+    // Nothing configured: signaling hands out the bundled relay's UDP, TCP and TLS URLs itself. (The
+    // development certificate is self-signed, which libwebrtc refuses, so TCP is the path here.)
+    await startSignaling(lab, {});
     const pair = await joinBoth(lab, nsA, nsB);
     const p2pMs = await bothP2p(pair);
     await pause(1_000);
@@ -593,11 +594,8 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
     'Chromium ⇄ Node, %s: relayed, data both ways, video decoded both ways',
     async (name, specA, specB, relayProtocol) => {
       const { lab, nsA, nsB } = setUp([specA, specB]);
-      // TODO(issue 10): the TCP URL by hand until signaling hands out the bundled relay's TCP URL itself.
-      await startSignaling(
-        lab,
-        relayProtocol === 'tcp' ? { TURN_SERVERS: `turn:${SERVER_IP}:${RELAY_A.port}?transport=tcp` } : {},
-      );
+      // Nothing configured: signaling hands out the bundled relay's UDP, TCP and TLS URLs itself.
+      await startSignaling(lab, {});
       const origin = `http://${SERVER_IP}:${SIGNALING_PORT}`;
       const a = defer(await BrowserPeer.launch('alice', nsA, chromiumPath!, origin), (p) => p.close());
       const b = await startPeer(lab, nsB, 'bob');
