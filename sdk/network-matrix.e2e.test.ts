@@ -115,6 +115,9 @@ async function startRelay(lab: NetLab, r: RelaySpec): Promise<NsProcess> {
 
 const udpUrl = (r: RelaySpec) => `turn:${SERVER_IP}:${r.port}?transport=udp`;
 
+const SIGNALING_METRICS = `http://${SERVER_IP}:${SIGNALING_PORT}/metrics`;
+const relayMetrics = (r: RelaySpec) => `http://${SERVER_IP}:${r.metricsPort}/metrics`;
+
 /** Packets the relay says it relayed (its /metrics), from inside the public namespace. */
 function relayedPackets(lab: NetLab, metricsUrl: string): number {
   const text = lab.fetchText(metricsUrl);
@@ -378,14 +381,13 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
       await startSignaling(lab, {});
       const pair = await joinBoth(lab, nsA, nsB);
       const p2pMs = await bothP2p(pair);
-      const before =
-        path === 'relay' ? relayedPackets(lab, `http://${SERVER_IP}:${SIGNALING_PORT}/metrics`) : 0;
+      const before = path === 'relay' ? relayedPackets(lab, SIGNALING_METRICS) : 0;
       await pause(1_000);
       const { ra, rb, lost, gap, first } = await finish(pair);
       expectPathMatchesPair(ra, path);
       expectPathMatchesPair(rb, path);
       if (path === 'relay') {
-        expect(relayedPackets(lab, `http://${SERVER_IP}:${SIGNALING_PORT}/metrics`)).toBeGreaterThan(before);
+        expect(relayedPackets(lab, SIGNALING_METRICS)).toBeGreaterThan(before);
       }
       rows.push({ name, path, firstMessageMs: first, p2pMs, lost, longestGapMs: gap, note: '' });
     },
@@ -403,6 +405,7 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
     const { ra, rb, lost, gap, first } = await finish(pair);
     expectPathMatchesPair(ra, 'relay');
     expectPathMatchesPair(rb, 'relay');
+    expect(relayedPackets(lab, SIGNALING_METRICS)).toBeGreaterThan(0);
     expect(onlyPair(ra)!.local).toMatchObject({ candidateType: 'relay', relayProtocol: 'tcp' });
     rows.push({
       name: 'UDP blocked at one client',
@@ -479,6 +482,9 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
       const { ra, rb, lost, gap, first } = await finish(pair);
       expectPathMatchesPair(ra, 'relay');
       expectPathMatchesPair(rb, 'relay');
+      expect(
+        relayedPackets(lab, layout === 'embedded' ? SIGNALING_METRICS : relayMetrics(RELAY_A)),
+      ).toBeGreaterThan(0);
       // The issue's target is a gap under 500 ms (the table has the figure); a stall of seconds fails.
       expect(gap).toBeLessThan(2_000);
       rows.push({
@@ -530,7 +536,7 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
     const { ra, rb, lost, gap, first } = await finish(pair);
     expectPathMatchesPair(ra, 'relay');
     expectPathMatchesPair(rb, 'relay');
-    expect(relayedPackets(lab, `http://${SERVER_IP}:${survivor.metricsPort}/metrics`)).toBeGreaterThan(0);
+    expect(relayedPackets(lab, relayMetrics(survivor))).toBeGreaterThan(0);
     rows.push({
       name: 'relay killed mid-call, a second relay in the fleet',
       path: 'relay (the other one)',
@@ -574,6 +580,7 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
       expect(ra.events.filter((e) => e.event === 'path').map((e) => e.detail)).not.toContain('websocket');
       expectPathMatchesPair(ra, 'relay');
       expectPathMatchesPair(rb, 'relay');
+      expect(relayedPackets(lab, SIGNALING_METRICS)).toBeGreaterThan(0);
       rows.push({
         name,
         path: 'relay',
@@ -611,6 +618,7 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
       const { ra, rb, lost, gap, first } = await finish(pair);
       expectPathMatchesPair(ra, 'relay');
       expectPathMatchesPair(rb, 'relay');
+      expect(relayedPackets(lab, SIGNALING_METRICS)).toBeGreaterThan(0); // the embedded relay's own count
       if (relayProtocol === 'tcp') expect(onlyPair(ra)!.local).toMatchObject({ relayProtocol: 'tcp' });
       rows.push({
         name: `Chromium ⇄ Node, ${name}`,

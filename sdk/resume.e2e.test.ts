@@ -142,5 +142,8 @@ describe('signaling drop and resume', () => {
     await expect
       .poll(() => seqFrom(b, [aId, a.room.peerId]), { timeout: 20_000 })
       .toEqual(upTo('ab', ab.sent()));
+    // Nothing was addressed to ids the restarted server never knew.
+    const codes = [...a.errors, ...b.errors].map((e) => e.error.code);
+    expect(codes.filter((c) => c === 'not_in_room')).toEqual([]);
   }, 120_000);
 });

@@ -98,10 +98,13 @@ describe('signaling/main', () => {
       HOST: '127.0.0.1',
       TURN_PORT: String(turnPort),
       TURN_TLS_PORT: '0',
+      TURN_EXTERNAL_IP: '127.0.0.1',
       LOG_LEVEL: 'warn',
     });
     try {
       await p.waitFor(/Ctrl-C stops everything/);
+      // The banner names the relay by its external address, as clients are told.
+      expect(p.output()).toContain(`TURN relay:  turn:127.0.0.1:${turnPort}?transport=udp`);
       const signalingPid = Number((await p.waitFor(/signaling running \(pid (\d+)\)/))[1]);
       const relayPid = Number((await p.waitFor(/relay running \(pid (\d+)\)/))[1]);
       const { token } = (await (

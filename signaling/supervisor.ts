@@ -11,12 +11,13 @@
  * only through here, once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RelayAddress } from '../turn/relay/relay.js';
 import { isRelayIpcMessage, type RelayIpcMessage } from './bundled-relay-process.js';
 
-const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** This entry point again (`main.ts` under tsx, `main.js` once built into dist/). */
+const ENTRY = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** ms before restarting a child that died; doubled for each crash within `STABLE_MS`, up to `MAX`. */
 const RESTART_BASE_MS = 250;
@@ -57,8 +58,8 @@ export function runSupervisor(options: SupervisorOptions): void {
   const [relay, signaling] = children as [Supervised, Supervised];
 
   const start = (s: Supervised) => {
+    // The same node flags (tsx's loader in development), the same working directory.
     const child = spawn(process.execPath, [...process.execArgv, ENTRY, ...s.args()], {
-      cwd: ROOT,
       env: options.env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
