@@ -597,6 +597,12 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
   it.skipIf(!chromiumPath).each([
     ['both behind symmetric NAT', SYMMETRIC, SYMMETRIC, 'udp'],
     ['UDP blocked at the Chromium side', { nat: 'full-cone', firewall: 'udp-blocked' }, OPEN, 'tcp'],
+    [
+      'only the signaling and TURN-over-TLS ports open at the Chromium side',
+      { nat: 'full-cone', firewall: { onlyTcpPorts: [SIGNALING_PORT, RELAY_A.tlsPort] } },
+      OPEN,
+      'tls',
+    ],
   ] as const)(
     'Chromium ⇄ Node, %s: relayed, data both ways, video decoded both ways',
     async (name, specA, specB, relayProtocol) => {
@@ -619,7 +625,7 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
       expectPathMatchesPair(ra, 'relay');
       expectPathMatchesPair(rb, 'relay');
       expect(relayedPackets(lab, SIGNALING_METRICS)).toBeGreaterThan(0); // the embedded relay's own count
-      if (relayProtocol === 'tcp') expect(onlyPair(ra)!.local).toMatchObject({ relayProtocol: 'tcp' });
+      if (relayProtocol !== 'udp') expect(onlyPair(ra)!.local).toMatchObject({ relayProtocol });
       rows.push({
         name: `Chromium ⇄ Node, ${name}`,
         path: `relay (${relayProtocol})`,

@@ -26,7 +26,7 @@ export const SERVER_IP = `${PUBLIC_NET}.10`;
 export const PUBLIC_PEERS = '203.0.113.0/24,198.51.100.0/24';
 
 export type Nat = 'full-cone' | 'symmetric';
-export type Firewall = 'open' | 'udp-blocked' | { onlyTcpPorts: number[] };
+export type Firewall = 'open' | 'udp-blocked' | { onlyTcpPorts: readonly number[] };
 
 export interface ClientSpec {
   nat: Nat;
