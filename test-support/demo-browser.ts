@@ -3,7 +3,7 @@
  * files may build at once while a page loads it), a browser with fake camera, microphone and screen, and
  * small helpers that drive the demo pages the way a person does (typing and clicking).
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,13 +118,24 @@ declare global {
   }
 }
 
+/**
+ * A screenshot of the page into `demo/screenshots/latest/` (not tracked), so a test run leaves a clean
+ * checkout clean. With UPDATE_SCREENSHOTS=1 the ones the README shows (`call.png`, `game.png`) are also
+ * written over the committed copies in `demo/screenshots/`.
+ */
 export async function screenshot(page: Page, name: string): Promise<string> {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  const path = join(SCREENSHOTS, name);
+  const dir = join(SCREENSHOTS, 'latest');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
   // The page's content only, not the empty viewport below it.
   await page.locator('body').screenshot({ path });
+  if (process.env.UPDATE_SCREENSHOTS === '1' && README_SCREENSHOTS.has(name))
+    copyFileSync(path, join(SCREENSHOTS, name));
   return path;
 }
+
+/** The screenshots the README shows, committed in `demo/screenshots/`. */
+const README_SCREENSHOTS = new Set(['call.png', 'game.png']);
 
 /** Poll `read` until `ok` holds; returns the last value. For waits on outcomes, never on speed. */
 export async function until<T>(
