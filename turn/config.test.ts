@@ -1,0 +1,59 @@
+/** The relay's own keys: listen addresses, external-ip mappings, TLS, quotas; errors name the key. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadTurnConfig } from './config.js';
+
+function keyOf(env: Record<string, string>): string {
+  try {
+    loadTurnConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.key;
+    throw err;
+  }
+  return '(accepted)';
+}
+
+describe('relay config', () => {
+  it('defaults to every local address, TLS on 5349 with a development certificate, and a quota of 64', () => {
+    const c = loadTurnConfig({});
+    expect(c.hosts).toEqual(['0.0.0.0', '::']);
+    expect(c).toMatchObject({ port: 3478, tlsPort: 5349, tlsCertFile: undefined, userQuota: 64 });
+    expect(c.externalIps).toEqual([]);
+  });
+
+  it('reads a list of listen addresses and coturn-style external-ip pairs', () => {
+    const c = loadTurnConfig({
+      TURN_HOST: '10.0.0.5, ::1',
+      TURN_EXTERNAL_IP: '203.0.113.7/10.0.0.5,2001:db8::7',
+    });
+    expect(c.hosts).toEqual(['10.0.0.5', '::1']);
+    expect(c.externalIps).toEqual([
+      { external: '203.0.113.7', local: '10.0.0.5' },
+      { external: '2001:db8::7', local: undefined },
+    ]);
+  });
+
+  it('turns TLS off with "off", and in production when no certificate is given', () => {
+    expect(loadTurnConfig({ TURN_TLS_PORT: 'off' }).tlsPort).toBeNull();
+    expect(loadTurnConfig({ NODE_ENV: 'production' }).tlsPort).toBeNull();
+    const withFiles = loadTurnConfig({
+      NODE_ENV: 'production',
+      TURN_TLS_CERT_FILE: '/etc/relay/tls.crt',
+      TURN_TLS_KEY_FILE: '/etc/relay/tls.key',
+    });
+    expect(withFiles.tlsPort).toBe(5349);
+  });
+
+  it.each([
+    [{ TURN_HOST: 'eth0' }, 'TURN_HOST'],
+    [{ TURN_HOST: ' , ' }, 'TURN_HOST'],
+    [{ TURN_EXTERNAL_IP: '203.0.113.7/10.0.0.5/1' }, 'TURN_EXTERNAL_IP'],
+    [{ TURN_EXTERNAL_IP: '203.0.113.7/::1' }, 'TURN_EXTERNAL_IP'],
+    [{ TURN_TLS_PORT: '70000' }, 'TURN_TLS_PORT'],
+    [{ TURN_TLS_PORT: 'on' }, 'TURN_TLS_PORT'],
+    [{ TURN_TLS_CERT_FILE: '/etc/relay/tls.crt' }, 'TURN_TLS_KEY_FILE'],
+    [{ TURN_TLS_KEY_FILE: '/etc/relay/tls.key' }, 'TURN_TLS_CERT_FILE'],
+    [{ TURN_USER_QUOTA: '0' }, 'TURN_USER_QUOTA'],
+  ])('refuses %j naming %s', (env, key) => {
+    expect(keyOf(env)).toBe(key);
+  });
+});
