@@ -6,6 +6,20 @@ import { TurnClient } from '../test-support/turn-client.js';
 
 const MAIN = 'signaling/main.ts';
 
+/** `npm start`'s development default on free ports (signaling on loopback), with `env` on top. */
+async function startDevDefault(env: Record<string, string>) {
+  const port = await freeTcpPort();
+  const turnPort = await freeUdpPort();
+  const p = startScript(MAIN, [], {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    TURN_PORT: String(turnPort),
+    TURN_TLS_PORT: '0',
+    ...env,
+  });
+  return { p, port, turnPort };
+}
+
 describe('signaling/main', () => {
   it('--help lists every variable with its default', async () => {
     const p = startScript(MAIN, ['--help'], {});
@@ -39,15 +53,7 @@ describe('signaling/main', () => {
   });
 
   it('starts the development default with the relay and demo, and drains on SIGTERM: reconnect notice, exit 0', async () => {
-    const port = await freeTcpPort();
-    const turnPort = await freeUdpPort();
-    const p = startScript(MAIN, [], {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      TURN_PORT: String(turnPort),
-      TURN_TLS_PORT: '0',
-      LOG_LEVEL: 'info',
-    });
+    const { p, port, turnPort } = await startDevDefault({ LOG_LEVEL: 'info' });
     try {
       await p.waitFor(/Ctrl-C stops everything/);
       expect(p.output()).toContain('DEVELOPMENT ONLY');
@@ -91,16 +97,7 @@ describe('signaling/main', () => {
   });
 
   it('a signaling crash leaves the bundled relay and its allocations running; the supervisor restarts signaling', async () => {
-    const port = await freeTcpPort();
-    const turnPort = await freeUdpPort();
-    const p = startScript(MAIN, [], {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      TURN_PORT: String(turnPort),
-      TURN_TLS_PORT: '0',
-      TURN_EXTERNAL_IP: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-    });
+    const { p, port, turnPort } = await startDevDefault({ TURN_EXTERNAL_IP: '127.0.0.1', LOG_LEVEL: 'warn' });
     try {
       await p.waitFor(/Ctrl-C stops everything/);
       // The banner names the relay by its external address, as clients are told.
