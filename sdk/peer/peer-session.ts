@@ -1,6 +1,6 @@
 /**
- * Everything about one remote peer that outlives any single link: its reliable message streams, its
- * current path, queued signals, and the link itself, which is replaced when it fails.
+ * Everything about one remote peer that outlives any single link: its data (pair-data.ts), its current
+ * path, queued signals, and the link itself, which is replaced when it fails.
  *
  * Data never waits for a link: while none is connected it goes through signaling `data` frames, from
  * the first moment, and moves to the link as soon as one connects (socket.io's transport upgrade).
@@ -15,20 +15,12 @@
  */
 import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/index.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import {
-  decodePayload,
-  toLinkText,
-  toSignalingData,
-  type AppData,
-  type EncodedPayload,
-  type Frame,
-} from '../data/frames.js';
+import { toSignalingData, type AppData, type EncodedPayload, type Frame } from '../data/frames.js';
 import { readPath } from '../data/path-stats.js';
-import { ReliableReceiver, ReliableSender } from '../data/reliable-stream.js';
 import type { Link } from './link.js';
+import { PairData } from './pair-data.js';
 import { routeSignal, shouldInitiate } from './signal-router.js';
 import { diagnose, parseCandidate, type LinkObservations, type P2pFailureReason } from './p2p-diagnosis.js';
-import { fromLinkText } from '../data/frames.js';
 
 export type Path = 'connecting' | 'direct' | 'relay' | 'websocket';
 
@@ -103,16 +95,13 @@ export class PeerSession {
   private observed: LinkObservations = emptyObservations({});
   /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
   private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
-  private readonly sender: ReliableSender;
-  private readonly receiver: ReliableReceiver<EncodedPayload>;
+  private readonly data: PairData;
   private readonly signalQueue: SignalPayload[] = [];
   /** Remote tracks received on the current link. */
   private remoteTracks: Array<{ track: MediaStreamTrack; stream: MediaStream }> = [];
   private p2pTimer: TimerHandle | null = null;
   private retryTimer: TimerHandle | null = null;
   private graceTimer: TimerHandle | null = null;
-  private flushTimer: TimerHandle | null = null;
-  private ackTimer: TimerHandle | null = null;
   private closed = false;
   /** When this side last created a link or asked the remote for one. */
   private lastAttemptAt = -Infinity;
@@ -124,8 +113,17 @@ export class PeerSession {
     /** The remote SDK instance, stable across its peer id changes (fresh rejoins). */
     readonly instanceId: string | null,
   ) {
-    this.sender = new ReliableSender(host.tuning.maxUnackedMessages);
-    this.receiver = new ReliableReceiver(host.tuning.maxHeldMessages);
+    this.data = new PairData({
+      clock: host.clock,
+      tuning: host.tuning,
+      connectedLink: () => (this.link?.connected ? this.link : null),
+      canSignal: () => this.canSignal(),
+      takeFallbackToken: () => host.takeFallbackToken(),
+      fallbackWaitMs: () => host.fallbackWaitMs(),
+      sendOverSignaling: (frame) => this.sendFrameOverSignaling(frame),
+      deliver: (event) => host.deliver({ from: this.peerId, ...event }),
+      onControl: (frame) => this.onControl(frame),
+    });
     this.p2pTimer = host.clock.setTimeout(() => this.onP2pDeadline(), host.tuning.p2pConnectTimeoutMs);
     if (this.initiates) this.newLink('initial');
   }
@@ -139,7 +137,7 @@ export class PeerSession {
   }
 
   get pendingReliable(): number {
-    return this.sender.pending;
+    return this.data.pending;
   }
 
   /**
@@ -236,8 +234,8 @@ export class PeerSession {
     });
     link.on('candidate-error', (e) => current() && observed.errors.push(e));
     link.on('connect', () => current() && this.onLinkConnected());
-    link.on('data', (text) => current() && this.receiveLinkText(text));
-    link.on('unreliable', (text) => current() && this.receiveLinkText(text));
+    link.on('data', (text) => current() && this.data.receiveLinkText(text));
+    link.on('unreliable', (text) => current() && this.data.receiveLinkText(text));
     link.on('track', (e) => {
       if (!current()) return;
       this.remoteTracks.push(e);
@@ -280,10 +278,8 @@ export class PeerSession {
       initiator: this.link!.initiator,
       reason: 'ice',
     });
-    // New path: everything unacked goes again on it (the receiver drops duplicates).
-    this.sender.newEpoch();
-    this.flush();
-    if (this.receiver.cumulativeAck > 0) this.scheduleAck();
+    this.data.newPath();
+    this.data.reack();
     void this.refreshPath();
   }
 
@@ -403,9 +399,8 @@ export class PeerSession {
 
   private useWebsocket(): void {
     if (this.path === 'websocket') return;
-    this.sender.newEpoch();
     this.setPath('websocket', undefined);
-    this.flush();
+    this.data.newPath();
   }
 
   private setPath(path: Path, rttMs: number | undefined): void {
@@ -432,66 +427,21 @@ export class PeerSession {
   // ---- data ----
 
   sendReliable(payload: EncodedPayload): void {
-    this.sender.push(payload);
-    this.flush();
+    this.data.sendReliable(payload);
   }
 
   sendUnreliable(payload: EncodedPayload): boolean {
-    if (this.closed) return false;
-    const frame: Frame = { kind: 'unreliable', ...payload };
-    if (this.link?.connected) return this.link.sendUnreliable(toLinkText(frame));
-    if (!this.canSignal() || !this.host.takeFallbackToken()) return false;
-    return this.sendFrameOverSignaling(frame);
+    return !this.closed && this.data.sendUnreliable(payload);
   }
 
-  /** Send what is due on the current path; on the WebSocket path, paced by the room's rate gate. */
+  /** Send what is due on the current path. */
   flush(): void {
-    if (this.closed) return;
-    const now = this.host.clock.now();
-    const link = this.link;
-    if (link?.connected) {
-      for (const o of this.sender.due(now, Infinity)) {
-        const frame: Frame = {
-          kind: 'reliable',
-          seq: o.seq,
-          channel: o.channel,
-          payload: o.payload,
-          binary: o.binary,
-        };
-        if (!link.send(toLinkText(frame))) return;
-        this.sender.markSent(o, now);
-      }
-      return;
-    }
-    // No link up (yet): signaling carries the data, from the first moment (as socket.io starts on
-    // long-polling and upgrades), so a pair never waits for ICE or its deadline before data flows.
-    if (!this.canSignal()) return;
-    const { retransmitMs } = this.host.tuning;
-    for (const o of this.sender.due(now, retransmitMs)) {
-      if (!this.host.takeFallbackToken()) return this.scheduleFlush(this.host.fallbackWaitMs());
-      const frame: Frame = {
-        kind: 'reliable',
-        seq: o.seq,
-        channel: o.channel,
-        payload: o.payload,
-        binary: o.binary,
-      };
-      if (!this.sendFrameOverSignaling(frame)) return;
-      this.sender.markSent(o, now);
-    }
-    const next = this.sender.nextRetransmitIn(now, retransmitMs);
-    if (next !== null) this.scheduleFlush(next);
+    if (!this.closed) this.data.flush();
   }
 
-  private scheduleFlush(ms: number): void {
-    if (this.flushTimer !== null) return;
-    this.flushTimer = this.host.clock.setTimeout(
-      () => {
-        this.flushTimer = null;
-        this.flush();
-      },
-      Math.max(ms, 5),
-    );
+  /** A frame from signaling (data, acks, relink requests). */
+  receiveFrame(frame: Frame): void {
+    if (!this.closed) this.data.receive(frame);
   }
 
   private sendFrameOverSignaling(frame: Frame): boolean {
@@ -499,81 +449,15 @@ export class PeerSession {
     return this.host.sendSignaling(toSignalingData(frame, this.peerId));
   }
 
-  private receiveLinkText(text: string): void {
-    const frame = fromLinkText(text);
-    if (frame) this.receiveFrame(frame);
-  }
-
-  /** A frame from either path. */
-  receiveFrame(frame: Frame): void {
-    if (this.closed) return;
-    switch (frame.kind) {
-      case 'ack':
-        this.sender.ack(frame.seq);
-        return;
-      case 'unreliable':
-        this.host.deliver({
-          from: this.peerId,
-          channel: frame.channel,
-          data: decodePayload(frame),
-          reliable: false,
-        });
-        return;
-      case 'reliable': {
-        const ready = this.receiver.accept(frame.seq, {
-          channel: frame.channel,
-          payload: frame.payload,
-          binary: frame.binary,
-        });
-        for (const m of ready) {
-          this.host.deliver({
-            from: this.peerId,
-            channel: m.channel,
-            data: decodePayload(m),
-            reliable: true,
-          });
-        }
-        this.scheduleAck();
-        return;
-      }
-      case 'control':
-        if (!this.initiates) return;
-        if (frame.request.ufrag === null || !this.link || frame.request.ufrag === this.link.localUfrag) {
-          this.linkFailed('remote asked for a new link');
-        }
-        return;
+  /** The remote asked for a new link (naming the one it had): only the side that offers makes one. */
+  private onControl(frame: Frame & { kind: 'control' }): void {
+    if (!this.initiates) return;
+    if (frame.request.ufrag === null || !this.link || frame.request.ufrag === this.link.localUfrag) {
+      this.linkFailed('remote asked for a new link');
     }
   }
 
-  private scheduleAck(): void {
-    if (this.ackTimer !== null) return;
-    this.ackTimer = this.host.clock.setTimeout(() => {
-      this.ackTimer = null;
-      this.sendAck();
-    }, this.host.tuning.ackDelayMs);
-  }
-
-  private sendAck(): void {
-    if (this.closed) return;
-    const frame: Frame = { kind: 'ack', seq: this.receiver.cumulativeAck };
-    if (this.link?.connected && this.link.send(toLinkText(frame))) return;
-    if (!this.canSignal()) return; // acked again after the next message or reconnect
-    if (!this.host.takeFallbackToken()) {
-      this.ackTimer = this.host.clock.setTimeout(
-        () => {
-          this.ackTimer = null;
-          this.sendAck();
-        },
-        Math.max(this.host.fallbackWaitMs(), 5),
-      );
-      return;
-    }
-    this.sendFrameOverSignaling(frame);
-  }
-
-  private clearTimer(
-    name: 'p2pTimer' | 'retryTimer' | 'graceTimer' | 'flushTimer' | 'ackTimer' | 'orphanTimer',
-  ): void {
+  private clearTimer(name: 'p2pTimer' | 'retryTimer' | 'graceTimer' | 'orphanTimer'): void {
     const timer = this[name];
     if (timer !== null) this.host.clock.clearTimeout(timer);
     this[name] = null;
@@ -583,16 +467,9 @@ export class PeerSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const name of [
-      'p2pTimer',
-      'retryTimer',
-      'graceTimer',
-      'flushTimer',
-      'ackTimer',
-      'orphanTimer',
-    ] as const) {
+    for (const name of ['p2pTimer', 'retryTimer', 'graceTimer', 'orphanTimer'] as const)
       this.clearTimer(name);
-    }
+    this.data.close();
     const link = this.link;
     this.link = null;
     link?.destroy();
