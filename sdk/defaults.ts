@@ -9,8 +9,16 @@ export const DEFAULTS = {
   p2pConnectTimeoutMs: 8_000,
   /** ms between attempts at a fresh peer link while a pair is on the WebSocket path. */
   iceRetryIntervalMs: 10_000,
-  /** ms a link may sit in ICE `disconnected` before it is treated as failed and replaced. */
+  /**
+   * ms a link may sit in ICE `disconnected` before ICE is restarted on it (a `failed` ICE restarts at
+   * once); a restart not connected within `p2pConnectTimeoutMs` has the link replaced.
+   */
   iceDisconnectedGraceMs: 4_000,
+  /**
+   * ms a peer that does not run this SDK (no `~sdk` in its member meta) gets to send the first offer
+   * before we send ours; either way we are the polite side toward it.
+   */
+  plainPeerOfferDelayMs: 1_000,
   /** ms between `getStats()` polls that report each pair's path and RTT. */
   statsIntervalMs: 2_000,
   /** ms a receiver waits to batch cumulative acks of reliable messages. */

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
 import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
-import { connect, SdkError } from './index.js';
+import { connect, SdkError } from './node.js';
 
 useGenerousPolls();
 let sig: RunningSignaling | undefined;

@@ -1,8 +1,8 @@
 /** Room logic on a fake platform, fake links and a manual clock: membership, re-keying, timers. */
 import { describe, expect, it } from 'vitest';
 import { FakeClock, FakePlatform, settle, welcomeFor } from '../test-support/sdk-fakes.js';
-import type { Member } from '../signaling/protocol/index.js';
-import { connect } from './connect.js';
+import type { Member } from '../signaling/protocol/light/index.js';
+import { connect } from './node.js';
 import { TypedEmitter } from './events/typed-emitter.js';
 import type { Link, LinkEvents } from './peer/link.js';
 import { INSTANCE_META_KEY, type Room, type RoomEvents } from './room.js';
@@ -23,8 +23,15 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   sendUnreliable(): boolean {
     return this.connected;
   }
+  sendApp(): boolean {
+    return false;
+  }
   addTrack(): void {}
   removeTrack(): void {}
+  replaceTrack(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  restartIce(): void {}
   readonly configured: RTCConfiguration[] = [];
   setConfiguration(c: RTCConfiguration): void {
     this.configured.push(c);
@@ -66,7 +73,7 @@ async function open(members: Member[] = []) {
     clock,
     orphanGraceMs: 5_000,
     reconnectPolicy: { nextDelayMs: () => 100 },
-    linkFactory: (initiator) => {
+    linkFactory: ({ initiator }) => {
       const l = new StubLink(initiator);
       links.push(l);
       return l;

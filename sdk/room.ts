@@ -8,7 +8,7 @@ import {
   type Member,
   type ServerMessage,
   type ServerMessageOf,
-} from '../signaling/protocol/index.js';
+} from '../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DEFAULTS } from './defaults.js';
 import { P2P_FAILURE_REASONS, SdkError, type P2pFailureReason } from './errors.js';
@@ -30,7 +30,8 @@ import {
   type SessionHost,
   type SessionTuning,
 } from './peer/peer-session.js';
-import { createSimplePeerLink } from './peer/simple-peer-adapter.js';
+import type { LinkOptions } from './peer/link.js';
+import { createRtcLink } from './peer/rtc-link.js';
 import type { Platform } from './platform/platform.js';
 import {
   SignalingClient,
@@ -65,6 +66,8 @@ export interface RoomEvents {
   track: { peerId: string; track: MediaStreamTrack; stream: MediaStream };
   /** The link that carried a remote track was replaced or closed (the peer left, or the room closed). */
   'track-ended': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
+  /** The peer stopped sending a track (it unpublished it); its link stays. */
+  'track-removed': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
   data: { from: string; channel: string | undefined; data: AppData; reliable: boolean };
   /** Signaling connection state. */
   'connection-state': { state: SignalingState };
@@ -118,7 +121,7 @@ export interface RoomConfig {
   fallbackBurst: number;
   unreliableChannelId: number;
   frameOverheadBytes: number;
-  linkFactory: ((initiator: boolean, config: RTCConfiguration) => Link) | undefined;
+  linkFactory: ((options: LinkOptions) => Link) | undefined;
 }
 
 /** How long close() waits for the server's `left` before tearing down anyway. */
@@ -258,6 +261,15 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /**
+   * Send `newTrack` wherever `oldTrack` was published (another camera or microphone), without
+   * renegotiating: the peers keep receiving on the same remote track. Future links get `newTrack`.
+   */
+  async replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void> {
+    if (!this.published.replace(oldTrack, newTrack)) throw new SdkError('unknown_track');
+    await Promise.all([...this.sessions.values()].map((s) => s.replaceTrack(oldTrack, newTrack)));
+  }
+
+  /**
    * Change ICE servers or transport policy: used for every new link, and applied to live links, which
    * restart ICE at their next negotiation (the app asked for it); pairs without a link up try a fresh one
    * at once.
@@ -319,7 +331,7 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   private rtcConfiguration(): RTCConfiguration {
     return {
-      iceServers: this.config.iceServers ?? this.iceServers,
+      iceServers: (this.config.iceServers ?? this.iceServers).map(toRtcIceServer),
       iceTransportPolicy: this.iceTransportPolicy,
     };
   }
@@ -338,20 +350,20 @@ export class Room extends TypedEmitter<RoomEvents> {
       onP2pFailure: ({ peerId, reason }) => {
         if (reason) this.emit('p2p-failed', { peerId, reason, message: P2P_FAILURE_REASONS[reason] });
       },
-      createLink: (initiator) => {
-        const rtc = this.rtcConfiguration();
-        const link = this.config.linkFactory
-          ? this.config.linkFactory(initiator, rtc)
-          : createSimplePeerLink(
-              { initiator, config: rtc, streams: [], unreliableChannelId: this.config.unreliableChannelId },
-              platform.wrtc,
-            );
+      createLink: (roles) => {
+        const options: LinkOptions = {
+          ...roles,
+          config: this.rtcConfiguration(),
+          unreliableChannelId: this.config.unreliableChannelId,
+        };
+        const link = (this.config.linkFactory ?? ((o) => createRtcLink(o, platform.wrtc)))(options);
         for (const { track, stream } of this.published.all()) link.addTrack(track, stream);
         return link;
       },
       deliver: (e) => this.emit('data', e),
       onTrack: (e) => this.emit('track', e),
       onTrackEnded: (e) => this.emit('track-ended', e),
+      onTrackRemoved: (e) => this.emit('track-removed', e),
       onPath: (e) => this.emit('path', e),
       onLinkEvent: (e) => {
         this.emit('link', e);
@@ -532,6 +544,15 @@ function describe(s: PeerSession): RemotePeer {
     path: s.path,
     rttMs: s.rttMs,
     p2pFailure: s.p2pFailure,
+  };
+}
+
+/** The protocol's optional fields may be `undefined`; RTCIceServer's may only be absent. */
+function toRtcIceServer({ urls, username, credential }: IceServer): RTCIceServer {
+  return {
+    urls,
+    ...(username !== undefined && { username }),
+    ...(credential !== undefined && { credential }),
   };
 }
 

@@ -19,6 +19,3 @@ export function nodePlatform(): Platform {
       new WebSocket(url, protocols, { perMessageDeflate: false }) as unknown as SocketLike,
   };
 }
-
-/** @roamhq/wrtc's MediaStream, for Node apps that build streams from its nonstandard sources. */
-export const NodeMediaStream = wrtc.MediaStream;

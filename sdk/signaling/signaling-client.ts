@@ -7,11 +7,11 @@
 import {
   SUBPROTOCOL,
   TOKEN_SUBPROTOCOL_PREFIX,
-  serverMessageSchema,
+  parseServerMessage,
   type ClientMessage,
   type ServerMessage,
   type ServerMessageOf,
-} from '../../signaling/protocol/index.js';
+} from '../../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { SdkError } from '../errors.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
@@ -336,6 +336,5 @@ function parse(data: unknown): ServerMessage | null {
   } catch {
     return null;
   }
-  const parsed = serverMessageSchema.safeParse(raw);
-  return parsed.success ? parsed.data : null;
+  return parseServerMessage(raw);
 }
