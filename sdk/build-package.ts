@@ -33,12 +33,12 @@ export async function buildPackage(): Promise<void> {
     [fileURLToPath(import.meta.resolve('typescript/bin/tsc')), '-p', 'tsconfig.build.json'],
     {
       cwd: SDK_DIR,
-      stdio: 'inherit',
+      stdio: ['ignore', 2, 2], // stdout stays clean for `npm pack --json`
     },
   );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await buildPackage();
-  console.log(`built ${SDK_DIR}dist`);
+  process.stderr.write(`built ${SDK_DIR}dist\n`);
 }
