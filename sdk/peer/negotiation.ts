@@ -20,6 +20,8 @@ export interface NegotiationHooks {
   closed(): boolean;
   /** Once, on the answering side, when the first remote offer is set and before the answer is made. */
   firstRemoteOffer(): void;
+  /** After every completed offer/answer exchange (back in `stable`, transceiver directions current). */
+  negotiated(): void;
 }
 
 export class Negotiation {
@@ -125,10 +127,12 @@ export class Negotiation {
     if (desc.type !== 'offer' && pc.signalingState !== 'have-local-offer') return; // stale answer
     if (collision && pc.signalingState !== 'stable') await pc.setLocalDescription({ type: 'rollback' });
     await pc.setRemoteDescription({ type: desc.type, sdp: desc.sdp });
-    if (desc.type !== 'offer' || this.hooks.closed()) return;
+    if (this.hooks.closed()) return;
+    if (desc.type !== 'offer') return this.hooks.negotiated();
     if (!this.mayOffer) this.hooks.firstRemoteOffer();
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    this.hooks.negotiated();
     this.hooks.send({ type: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
     if (!this.mayOffer) {
       this.mayOffer = true;

@@ -42,8 +42,10 @@ function asAppData(data: unknown): string | Uint8Array | null {
   return null;
 }
 
+/** Ordered with no retransmit or lifetime limit (some stacks report an unset limit as 65535). */
 function isReliable(ch: RTCDataChannel): boolean {
-  return ch.ordered && ch.maxRetransmits === null && ch.maxPacketLifeTime === null;
+  const unset = (v: number | null | undefined) => v === null || v === undefined || v === 65535;
+  return ch.ordered && unset(ch.maxRetransmits) && unset(ch.maxPacketLifeTime);
 }
 
 class RtcLink extends TypedEmitter<LinkEvents> implements Link {
@@ -59,8 +61,15 @@ class RtcLink extends TypedEmitter<LinkEvents> implements Link {
     { channel: RTCDataChannel; held: Array<string | Uint8Array> }
   >();
   private readonly senders = new Map<MediaStreamTrack, RTCRtpSender>();
+  /**
+   * Remote tracks reported by `track`, by track id, until reported by `track-removed`. By id: @roamhq/wrtc
+   * may hand out a new wrapper object for the same track, and fires `track` after the description's
+   * promise settles rather than before.
+   */
+  private readonly receiving = new Map<string, { track: MediaStreamTrack; stream: MediaStream }>();
   private isConnected = false;
   private closed = false;
+  private readonly MediaStream: typeof MediaStream | null;
 
   constructor(
     private readonly options: LinkOptions,
@@ -69,6 +78,7 @@ class RtcLink extends TypedEmitter<LinkEvents> implements Link {
     super();
     this.initiator = options.initiator;
     const PeerConnection = wrtc.RTCPeerConnection as typeof RTCPeerConnection;
+    this.MediaStream = (wrtc.MediaStream as typeof MediaStream | undefined) ?? null;
     this.pc = new PeerConnection(options.config);
     const pc = this.pc;
     this.negotiation = new Negotiation(
@@ -78,6 +88,7 @@ class RtcLink extends TypedEmitter<LinkEvents> implements Link {
         send: (s) => this.emitSignal(s),
         closed: () => this.closed,
         firstRemoteOffer: () => this.openSdkChannels(),
+        negotiated: () => this.syncReceivers(),
       },
       options.initiator,
     );
@@ -246,20 +257,42 @@ class RtcLink extends TypedEmitter<LinkEvents> implements Link {
   }
 
   private onTrack(ev: RTCTrackEvent): void {
+    if (this.receiving.has(ev.track.id)) return;
+    const stream = ev.streams[0] ?? this.streamFor(ev.track);
+    if (stream) this.report(ev.track, stream);
+  }
+
+  private report(track: MediaStreamTrack, stream: MediaStream): void {
     if (this.closed) return;
-    const track = ev.track;
-    const stream = ev.streams[0] ?? this.streamFor(track);
-    if (!stream) return;
+    this.receiving.set(track.id, { track, stream });
     this.emit('track', { track, stream });
-    // The remote removed it (its transceiver stopped sending): the stream drops the track.
-    stream.addEventListener('removetrack', (e: MediaStreamTrackEvent) => {
-      if (e.track === track && !this.closed) this.emit('track-removed', { track, stream });
-    });
+  }
+
+  /**
+   * After each completed negotiation (directions are current only then): a transceiver that receives now and was not reported is reported
+   * (@roamhq/wrtc fires no `track` when an answer turns an offered transceiver to receive), and one
+   * that stopped receiving (the remote removed its track, JSEP RFC 8829 §5.3.1 direction) is reported
+   * removed. Browsers fire `track` first, so nothing is reported twice.
+   */
+  private syncReceivers(): void {
+    for (const t of this.pc.getTransceivers()) {
+      const track = t.receiver.track;
+      const direction = t.currentDirection;
+      const receives = direction === 'sendrecv' || direction === 'recvonly';
+      const known = this.receiving.get(track.id);
+      if (receives && !known) {
+        const own = this.streamFor(track);
+        if (own) this.report(track, own);
+      } else if (!receives && known && direction !== null) {
+        this.receiving.delete(track.id);
+        this.emit('track-removed', known);
+      }
+    }
   }
 
   /** A track sent without a stream (a plain peer may do so): give it one of its own. */
   private streamFor(track: MediaStreamTrack): MediaStream | null {
-    const Stream = (globalThis as { MediaStream?: typeof MediaStream }).MediaStream;
+    const Stream = this.MediaStream ?? (globalThis as { MediaStream?: typeof MediaStream }).MediaStream;
     return Stream ? new Stream([track]) : null;
   }
 

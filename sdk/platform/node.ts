@@ -13,6 +13,7 @@ export function nodePlatform(): Platform {
       RTCPeerConnection: wrtc.RTCPeerConnection,
       RTCSessionDescription: wrtc.RTCSessionDescription,
       RTCIceCandidate: wrtc.RTCIceCandidate,
+      MediaStream: wrtc.MediaStream,
     },
     // perMessageDeflate off: the server disables it, and it costs memory per socket.
     createWebSocket: (url, protocols) =>
