@@ -59,6 +59,8 @@ export interface ConnectOptions {
   turnRefreshMarginMs?: number;
   /** ms; default `DEFAULTS.orphanGraceMs`. */
   orphanGraceMs?: number;
+  /** Count; default `DEFAULTS.iceRestartAttempts`. */
+  iceRestartAttempts?: number;
   /** ms; default `DEFAULTS.plainPeerOfferDelayMs`. */
   plainPeerOfferDelayMs?: number;
   /** @internal Replace the link implementation (tests). */
@@ -100,6 +102,7 @@ export async function openRoom(
       maxHeldMessages: DEFAULTS.maxHeldMessages,
       maxQueuedSignals: DEFAULTS.maxQueuedSignals,
       plainPeerOfferDelayMs: pick('plainPeerOfferDelayMs'),
+      iceRestartAttempts: pick('iceRestartAttempts'),
     },
     iceServers: options.iceServers,
     iceTransportPolicy: options.iceTransportPolicy ?? 'all',

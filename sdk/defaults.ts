@@ -11,9 +11,12 @@ export const DEFAULTS = {
   iceRetryIntervalMs: 10_000,
   /**
    * ms a link may sit in ICE `disconnected` before ICE is restarted on it (a `failed` ICE restarts at
-   * once); a restart not connected within `p2pConnectTimeoutMs` has the link replaced.
+   * once); a restart not connected within `p2pConnectTimeoutMs` is tried again, up to
+   * `iceRestartAttempts` in all, and then the link is replaced.
    */
   iceDisconnectedGraceMs: 4_000,
+  /** ICE restarts tried on a link (each given `p2pConnectTimeoutMs`) before it is replaced. */
+  iceRestartAttempts: 2,
   /**
    * ms a peer that does not run this SDK (no `~sdk` in its member meta) gets to send the first offer
    * before we send ours; either way we are the polite side toward it.

@@ -82,6 +82,7 @@ const tuning: SessionTuning = {
   maxHeldMessages: 100,
   maxQueuedSignals: 10,
   plainPeerOfferDelayMs: 100,
+  iceRestartAttempts: 2,
 };
 
 function setup(local: string, remote: string) {
@@ -215,9 +216,13 @@ describe('PeerSession', () => {
     await s.clock.advance(10);
     expect(s.links).toHaveLength(1);
     expect(s.paths.length).toBe(paths + 1);
-    // ICE failed: restarted at once; not back within p2pConnectTimeoutMs: the link is replaced after all.
+    // ICE failed: restarted at once, and again after p2pConnectTimeoutMs; not back after the second
+    // attempt: the link is replaced after all.
     link.fire('ice-state', 'failed');
     expect(link.restarts).toHaveLength(2);
+    await s.clock.advance(1_000);
+    expect(link.restarts).toHaveLength(3);
+    expect(s.links).toHaveLength(1);
     await s.clock.advance(1_000);
     expect(s.links).toHaveLength(2);
     expect(link.destroyed).toBe(true);

@@ -41,6 +41,8 @@ export interface SessionTuning {
   maxQueuedSignals: number;
   /** ms a peer that does not run this SDK gets to make the first offer before we make one. */
   plainPeerOfferDelayMs: number;
+  /** ICE restarts tried on a link before it is replaced. */
+  iceRestartAttempts: number;
 }
 
 export interface LinkEvent {
@@ -349,17 +351,19 @@ export class PeerSession {
   /**
    * Restart ICE on the live link (RFC 8445 §9) rather than replacing it: remote tracks keep their
    * identity and the reliable channel its order (SCTP holds what could not go meanwhile). Either side may
-   * restart; crossing offers are settled by perfect negotiation. If ICE is not back within
-   * `p2pConnectTimeoutMs`, the link is replaced after all (the last resort).
+   * restart; crossing offers are settled by perfect negotiation. A restart made while the network was
+   * still away gathers nothing useful, so one not connected within `p2pConnectTimeoutMs` is made again,
+   * up to `iceRestartAttempts`; then the link is replaced after all (the last resort).
    */
-  private restartIce(reason: string): void {
+  private restartIce(reason: string, attempt = 1): void {
     const link = this.link;
-    if (!link || this.restartTimer !== null || this.closed) return;
+    if (!link || (attempt === 1 && this.restartTimer !== null) || this.closed) return;
     this.clearTimer('graceTimer');
     this.host.onLinkEvent({ peerId: this.peerId, kind: 'restarting', initiator: link.initiator, reason });
     this.restartTimer = this.host.clock.setTimeout(() => {
       this.restartTimer = null;
-      this.linkFailed(`ice restart did not reconnect (${reason})`);
+      if (attempt < this.host.tuning.iceRestartAttempts) this.restartIce(reason, attempt + 1);
+      else this.linkFailed(`ice restart did not reconnect (${reason})`);
     }, this.host.tuning.p2pConnectTimeoutMs);
     link.restartIce();
   }
