@@ -350,8 +350,8 @@ export class PeerSession {
 
   /**
    * Restart ICE on the live link (RFC 8445 §9) rather than replacing it: remote tracks keep their
-   * identity and the reliable channel its order (SCTP holds what could not go meanwhile). Either side may
-   * restart; crossing offers are settled by perfect negotiation. A restart made while the network was
+   * identity and the reliable channel its order (SCTP holds what could not go meanwhile). A restart made
+   * while the network was
    * still away gathers nothing useful, so one not connected within `p2pConnectTimeoutMs` is made again,
    * up to `iceRestartAttempts`; then the link is replaced after all (the last resort).
    */
@@ -365,7 +365,11 @@ export class PeerSession {
       if (attempt < this.host.tuning.iceRestartAttempts) this.restartIce(reason, attempt + 1);
       else this.linkFailed(`ice restart did not reconnect (${reason})`);
     }, this.host.tuning.p2pConnectTimeoutMs);
-    link.restartIce();
+    // Between SDK peers the side that offers restarts (the other sees the same failure and waits for its
+    // offer): restarts from both ends at once cross, and Firefox does not recover from a restart offered
+    // by the side that answered the connection. A peer that does not run this SDK may never restart, so
+    // toward it we do.
+    if (this.initiates) link.restartIce();
   }
 
   private onIceRestarted(): void {
