@@ -47,7 +47,10 @@ export interface ConnectOptions {
   retransmitMs?: number;
   /** Count; default `DEFAULTS.maxUnackedMessages`. */
   maxUnackedMessages?: number;
-  /** Frames per second; default `DEFAULTS.fallbackRatePerSecond`. */
+  /**
+   * Frames per second at most; default: `DEFAULTS.fallbackShareOfServerRate` of the rate the server
+   * announces in its welcome.
+   */
   fallbackRatePerSecond?: number;
   /** Frames; default `DEFAULTS.fallbackBurst`. */
   fallbackBurst?: number;
@@ -109,7 +112,7 @@ export async function openRoom(
     statsIntervalMs: pick('statsIntervalMs'),
     turnRefreshMarginMs: pick('turnRefreshMarginMs'),
     orphanGraceMs: pick('orphanGraceMs'),
-    fallbackRatePerSecond: pick('fallbackRatePerSecond'),
+    fallbackRatePerSecond: options.fallbackRatePerSecond ?? Infinity,
     fallbackBurst: pick('fallbackBurst'),
     unreliableChannelId: DEFAULTS.unreliableChannelId,
     frameOverheadBytes: DEFAULTS.frameOverheadBytes,

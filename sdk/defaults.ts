@@ -33,9 +33,11 @@ export const DEFAULTS = {
   /** Out-of-order reliable messages a receiver holds per pair while waiting for a gap to fill. */
   maxHeldMessages: 4_096,
   /**
-   * Fallback `data` frames per second this client sends through signaling (all pairs together). The
-   * server's default limit is 100 messages/s per connection, shared with signals and pings.
+   * Share of the server's announced message rate (`welcome.limits.ratePerSecond`, per connection) that
+   * fallback `data` frames may use, all pairs together; the rest stays for signals and pings.
    */
+  fallbackShareOfServerRate: 0.5,
+  /** Fallback frames per second before the welcome announces the server's limit (and the cap after). */
   fallbackRatePerSecond: 50,
   /** Burst of fallback `data` frames. */
   fallbackBurst: 80,

@@ -151,7 +151,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     super();
     this.name = config.room;
     this.iceTransportPolicy = config.iceTransportPolicy;
-    this.gate = new RateGate(config.fallbackRatePerSecond, config.fallbackBurst, config.clock);
+    const before = Math.min(config.fallbackRatePerSecond, DEFAULTS.fallbackRatePerSecond);
+    this.gate = new RateGate(before, config.fallbackBurst, config.clock);
     this.signaling = new SignalingClient({
       ...config.signaling,
       url: config.url,
@@ -215,7 +216,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.closedFlag) throw new SdkError('room_closed');
     if (isReservedChannel(options.channel)) throw new SdkError('reserved_channel');
     const payload = encodePayload(data, options.channel);
-    const max = (this.welcome?.limits.maxMessageBytes ?? 65_536) - this.config.frameOverheadBytes;
+    const max = this.limits!.maxMessageBytes - this.config.frameOverheadBytes; // welcomed before resolving
     if (utf8Length(payload.payload) > max)
       throw new SdkError('payload_too_large', `payload over ${max} bytes`);
     const targets = this.targets(options.to);
@@ -377,6 +378,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   private onJoined(welcome: Welcome, kind: JoinKind, previousPeerId: string | null): void {
     if (this.closedFlag) return;
     this.welcome = welcome;
+    // Pace the WebSocket fallback by what this server allows, not a number of our own.
+    const share = welcome.limits.ratePerSecond * DEFAULTS.fallbackShareOfServerRate;
+    this.gate.setRate(Math.min(this.config.fallbackRatePerSecond, share));
     this.applyIceServers(welcome.iceServers, welcome.iceServersExpireAt, kind !== 'initial');
     if (kind === 'initial') {
       for (const m of welcome.members) this.addPeer(m);
