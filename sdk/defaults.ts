@@ -22,6 +22,10 @@ export const DEFAULTS = {
    * before we send ours; either way we are the polite side toward it.
    */
   plainPeerOfferDelayMs: 1_000,
+  /** Received-packet loss in percent above which a link's quality is `poor`. */
+  poorLossPercent: 5,
+  /** Round-trip time in ms above which a link's quality is `poor`. */
+  poorRttMs: 400,
   /** ms between `getStats()` polls that report each pair's path and RTT. */
   statsIntervalMs: 2_000,
   /** ms a receiver waits to batch cumulative acks of reliable messages. */

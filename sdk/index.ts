@@ -36,7 +36,9 @@ export type {
   MemberMeta,
   PeerLeftReason,
   P2pFailureReason,
+  PeerStats,
 } from './room.js';
+export type { ConnectionQuality } from './peer/link-stats.js';
 export { SdkError, SDK_ERROR_CODES, P2P_FAILURE_REASONS, type SdkErrorCode } from './errors.js';
 export {
   ExponentialBackoffPolicy,

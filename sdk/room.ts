@@ -32,6 +32,7 @@ import {
 } from './peer/peer-session.js';
 import type { LinkOptions } from './peer/link.js';
 import { createRtcLink } from './peer/rtc-link.js';
+import type { ConnectionQuality, LinkStats } from './peer/link-stats.js';
 import type { Platform } from './platform/platform.js';
 import {
   SignalingClient,
@@ -55,6 +56,14 @@ export interface RemotePeer {
   rttMs: number | undefined;
   /** Why the pair cannot go direct or relayed (its data takes signaling); null while a link is up. */
   p2pFailure: P2pFailureReason | null;
+  /** good / poor (loss above `DEFAULTS.poorLossPercent` or RTT above `poorRttMs`) / lost (no link up). */
+  quality: ConnectionQuality;
+}
+
+/** One pair in numbers (`room.getPeerStats`), from the latest stats poll of its live link. */
+export interface PeerStats extends Partial<Omit<LinkStats, 'path' | 'quality'>> {
+  path: Path;
+  quality: ConnectionQuality;
 }
 
 export interface RoomEvents {
@@ -71,6 +80,8 @@ export interface RoomEvents {
   data: { from: string; channel: string | undefined; data: AppData; reliable: boolean };
   /** Signaling connection state. */
   'connection-state': { state: SignalingState };
+  /** A peer's connection quality changed (good / poor / lost). */
+  quality: { peerId: string; quality: ConnectionQuality };
   /** The path a peer's data takes changed, or its RTT did. */
   path: { peerId: string; path: Path; rttMs: number | undefined };
   /**
@@ -241,6 +252,17 @@ export class Room extends TypedEmitter<RoomEvents> {
     return s.getStats();
   }
 
+  /**
+   * A summary of the pair with `peerId`: path, RTT, candidate types, bitrate each way, received loss and
+   * quality, as of the latest stats poll (`statsIntervalMs`); rates need two polls of the same link.
+   */
+  getPeerStats(peerId: string): PeerStats {
+    const s = this.sessions.get(peerId);
+    if (!s) throw new SdkError('unknown_peer', undefined, { peerId });
+    const { path: _path, quality: _quality, ...numbers } = s.linkStats ?? {};
+    return { ...numbers, path: s.path, quality: s.quality };
+  }
+
   /** Publish every track of `stream` to every peer, now and on future links. */
   publish(stream: MediaStream): void {
     for (const track of stream.getTracks()) this.publishTrack(track, stream);
@@ -366,6 +388,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       onTrackEnded: (e) => this.emit('track-ended', e),
       onTrackRemoved: (e) => this.emit('track-removed', e),
       onPath: (e) => this.emit('path', e),
+      onQuality: (e) => this.emit('quality', e),
       onLinkEvent: (e) => {
         this.emit('link', e);
         if (e.kind === 'failed') {
@@ -548,6 +571,7 @@ function describe(s: PeerSession): RemotePeer {
     path: s.path,
     rttMs: s.rttMs,
     p2pFailure: s.p2pFailure,
+    quality: s.quality,
   };
 }
 

@@ -113,6 +113,7 @@ function setup(local: string, remote: string) {
     onTrack: () => {},
     onTrackEnded: () => {},
     onTrackRemoved: () => {},
+    onQuality: () => {},
     onPath: (e) => paths.push(e.path),
     onLinkEvent: () => {},
   };

@@ -22,7 +22,7 @@ import {
   type EncodedPayload,
   type Frame,
 } from '../data/frames.js';
-import { readPath } from '../data/path-stats.js';
+import { LinkStatsReader, type ConnectionQuality, type LinkStats } from './link-stats.js';
 import type { Link } from './link.js';
 import { PairData } from './pair-data.js';
 import { routeSignal, shouldInitiate } from './signal-router.js';
@@ -74,6 +74,7 @@ export interface SessionHost {
   /** The remote stopped sending a track (it unpublished it); the link stays. */
   onTrackRemoved(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
   onPath(event: { peerId: string; path: Path; rttMs: number | undefined }): void;
+  onQuality(event: { peerId: string; quality: ConnectionQuality }): void;
   onLinkEvent(event: LinkEvent): void;
 }
 
@@ -111,6 +112,10 @@ export class PeerSession {
   /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
   private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
   private readonly data: PairData;
+  /** The live link's latest stats reading (every `statsIntervalMs`); null while none is up. */
+  linkStats: LinkStats | null = null;
+  private statsReader = new LinkStatsReader();
+  private reportedQuality: ConnectionQuality = 'lost';
   private readonly signalQueue: SignalPayload[] = [];
   /** Remote tracks received on the current link. */
   private remoteTracks: Array<{ track: MediaStreamTrack; stream: MediaStream }> = [];
@@ -261,6 +266,8 @@ export class PeerSession {
     }
     this.lastAttemptAt = this.host.clock.now();
     const link = this.host.createLink({ initiator, polite: this.polite, sdkPeer: this.sdkPeer });
+    this.statsReader = new LinkStatsReader();
+    this.linkStats = null;
     this.link = link;
     const observed = emptyObservations(this.host.iceConfiguration());
     this.observed = observed;
@@ -459,19 +466,35 @@ export class PeerSession {
     return (await this.link.getStats()) ?? null;
   }
 
-  /** Re-read path and RTT from the live link's stats; `announce` emits `path` even when unchanged. */
+  /** good / poor from the live link's loss and RTT; lost while no link is up. */
+  get quality(): ConnectionQuality {
+    if (this.path === 'websocket' || this.path === 'connecting') return 'lost';
+    return this.linkStats?.quality ?? 'good';
+  }
+
+  /** Re-read path, RTT and the rest from the live link's stats; `announce` emits `path` even when unchanged. */
   async refreshPath(announce = false): Promise<void> {
     if (!this.link?.connected) return;
     const stats = this.link.getStats();
     if (!stats) return this.setPath('direct', undefined, announce); // no stats on this platform: P2P, kind unknown
+    const reader = this.statsReader;
     let reading;
     try {
-      reading = readPath(await stats);
+      reading = reader.read(await stats, this.host.clock.now());
     } catch {
       return;
     }
-    if (this.closed || !this.linkConnected) return;
+    if (this.closed || !this.linkConnected || reader !== this.statsReader) return;
+    this.linkStats = reading;
     this.setPath(reading?.path ?? 'direct', reading?.rttMs, announce);
+    this.noteQuality();
+  }
+
+  private noteQuality(): void {
+    const quality = this.quality;
+    if (quality === this.reportedQuality) return;
+    this.reportedQuality = quality;
+    this.host.onQuality({ peerId: this.peerId, quality });
   }
 
   /**
@@ -500,6 +523,7 @@ export class PeerSession {
     this.path = path;
     this.rttMs = rttMs;
     if (changed || announce) this.host.onPath({ peerId: this.peerId, path, rttMs });
+    this.noteQuality();
   }
 
   // ---- media ----
