@@ -7,7 +7,6 @@ import {
   type IceServer,
   type Member,
   type ServerMessage,
-  type ServerMessageOf,
 } from '../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DEFAULTS } from './defaults.js';
@@ -27,12 +26,13 @@ import {
   PeerSession,
   type LinkEvent,
   type Path,
-  type SessionHost,
+  type SessionEnv,
+  type SessionEvents,
   type SessionTuning,
 } from './peer/peer-session.js';
+import { INSTANCE_META_KEY, PeerRoster, type PeerLeftReason } from './peer/roster.js';
 import type { LinkOptions } from './peer/link.js';
 import { createRtcLink } from './peer/rtc-link.js';
-import type { ConnectionQuality, LinkStats } from './peer/link-stats.js';
 import type { Platform } from './platform/platform.js';
 import {
   SignalingClient,
@@ -42,73 +42,9 @@ import {
 } from './signaling/signaling-client.js';
 
 export type { Path, LinkEvent, SignalingState, JoinKind, AppData, P2pFailureReason };
-export type MemberMeta = Record<string, string | number | boolean>;
-export type PeerLeftReason = ServerMessageOf<'peer-left'>['reason'];
-
-/** Meta key carrying the SDK instance id, so a peer that rejoined under a new id keeps its link. */
-export const INSTANCE_META_KEY = '~sdk';
-
-export interface RemotePeer {
-  peerId: string;
-  userId: string;
-  meta: MemberMeta;
-  path: Path;
-  rttMs: number | undefined;
-  /** Why the pair cannot go direct or relayed (its data takes signaling); null while a link is up. */
-  p2pFailure: P2pFailureReason | null;
-  /** good / poor (loss above `DEFAULTS.poorLossPercent` or RTT above `poorRttMs`) / lost (no link up). */
-  quality: ConnectionQuality;
-}
-
-/** One pair in numbers (`room.getPeerStats`), from the latest stats poll of its live link. */
-export interface PeerStats extends Partial<Omit<LinkStats, 'path' | 'quality'>> {
-  path: Path;
-  quality: ConnectionQuality;
-}
-
-export interface RoomEvents {
-  'peer-joined': { peer: RemotePeer };
-  'peer-left': { peerId: string; reason: PeerLeftReason };
-  /** A peer joined afresh under a new id (after a signaling restart) and kept its link with us. */
-  'peer-rejoined': { peerId: string; previousPeerId: string };
-  /** A remote media track arrived (again after a link replacement). */
-  track: { peerId: string; track: MediaStreamTrack; stream: MediaStream };
-  /** The link that carried a remote track was replaced or closed (the peer left, or the room closed). */
-  'track-ended': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
-  /** The peer stopped sending a track (it unpublished it); its link stays. */
-  'track-removed': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
-  data: { from: string; channel: string | undefined; data: AppData; reliable: boolean };
-  /** Signaling connection state. */
-  'connection-state': { state: SignalingState };
-  /** A peer's connection quality changed (good / poor / lost). */
-  quality: { peerId: string; quality: ConnectionQuality };
-  /** The path a peer's data takes changed, or its RTT did. */
-  path: { peerId: string; path: Path; rttMs: number | undefined };
-  /**
-   * A pair could go neither direct nor relayed: one reason from `P2P_FAILURE_REASONS`, with its sentence.
-   * Data keeps flowing through signaling and links keep being tried; `path` reports when one connects.
-   */
-  'p2p-failed': { peerId: string; reason: P2pFailureReason; message: string };
-  /** A peer link was created, connected or failed (and is being replaced). */
-  link: LinkEvent;
-  reconnecting: { attempt: number; delayMs: number };
-  /** Signaling is back: with the same peer id (`resumed`) or a new one (`rejoined`). */
-  resumed: { kind: Exclude<JoinKind, 'initial'>; peerId: string; previousPeerId: string | null };
-  /** Fresh ICE servers (TURN credentials) arrived: every new link uses them; live links keep theirs. */
-  'ice-servers': { iceServers: IceServer[]; expiresAt: number };
-  error: { error: SdkError };
-  /** Terminal. */
-  closed: { error?: SdkError };
-}
-
-export interface SendOptions {
-  /** Peer id; omitted sends to every peer. */
-  to?: string;
-  /** App channel label (not starting with `~`). */
-  channel?: string;
-  /** Reliable (default): exactly once, in order per pair, across path switches. Unreliable may drop. */
-  reliable?: boolean;
-}
+export { INSTANCE_META_KEY, type PeerLeftReason };
+import type { MemberMeta, PeerStats, RemotePeer, RoomEvents, SendOptions } from './room-events.js';
+export type { MemberMeta, PeerStats, RemotePeer, RoomEvents, SendOptions };
 
 export interface RoomConfig {
   url: string;
@@ -146,10 +82,10 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** This SDK instance, stable across peer id changes. */
   readonly instanceId = randomId();
   private readonly signaling: SignalingClient;
-  private readonly sessions = new Map<string, PeerSession>();
+  private readonly roster: PeerRoster;
   private readonly published = new PublishedTracks();
   private readonly gate: RateGate;
-  private readonly host: SessionHost;
+  private readonly env: SessionEnv;
   private welcome: Welcome | null = null;
   private iceServers: IceServer[] = [];
   private iceTransportPolicy: RTCIceTransportPolicy;
@@ -184,7 +120,16 @@ export class Room extends TypedEmitter<RoomEvents> {
       if (e.error) this.emit('error', { error: e.error });
       this.shutdown(e.error);
     });
-    this.host = this.makeHost();
+    this.env = this.makeEnv();
+    this.roster = new PeerRoster({
+      clock: config.clock,
+      orphanGraceMs: config.orphanGraceMs,
+      createSession: (member, instanceId) => this.createSession(member, instanceId),
+      isMember: (peerId) => this.welcome?.members.some((m) => m.peerId === peerId) ?? false,
+    });
+    this.roster.on('peer-joined', ({ session }) => this.emit('peer-joined', { peer: describe(session) }));
+    this.roster.on('peer-left', (e) => this.emit('peer-left', e));
+    this.roster.on('peer-rejoined', (e) => this.emit('peer-rejoined', e));
   }
 
   /** First join; rejects with a typed error (and closes) when it fails. */
@@ -211,11 +156,11 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   peers(): RemotePeer[] {
-    return [...this.sessions.values()].map((s) => describe(s));
+    return this.roster.all().map((s) => describe(s));
   }
 
   peer(peerId: string): RemotePeer | undefined {
-    const s = this.sessions.get(peerId);
+    const s = this.roster.get(peerId);
     return s ? describe(s) : undefined;
   }
 
@@ -230,7 +175,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     const max = this.limits!.maxMessageBytes - this.config.frameOverheadBytes; // welcomed before resolving
     if (utf8Length(payload.payload) > max)
       throw new SdkError('payload_too_large', `payload over ${max} bytes`);
-    const targets = this.targets(options.to);
+    const targets = this.roster.targets(options.to);
     const reliable = options.reliable ?? true;
     let sent = 0;
     for (const s of targets) {
@@ -247,7 +192,7 @@ export class Room extends TypedEmitter<RoomEvents> {
    * while no link is up (the pair's data then takes signaling).
    */
   getStats(peerId: string): Promise<RTCStatsReport | null> {
-    const s = this.sessions.get(peerId);
+    const s = this.roster.get(peerId);
     if (!s) return Promise.reject(new SdkError('unknown_peer', undefined, { peerId }));
     return s.getStats();
   }
@@ -257,7 +202,7 @@ export class Room extends TypedEmitter<RoomEvents> {
    * quality, as of the latest stats poll (`statsIntervalMs`); rates need two polls of the same link.
    */
   getPeerStats(peerId: string): PeerStats {
-    const s = this.sessions.get(peerId);
+    const s = this.roster.get(peerId);
     if (!s) throw new SdkError('unknown_peer', undefined, { peerId });
     const { path: _path, quality: _quality, ...numbers } = s.linkStats ?? {};
     return { ...numbers, path: s.path, quality: s.quality };
@@ -275,12 +220,12 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** Add one track mid-call (e.g. screen share): each link renegotiates without dropping. */
   publishTrack(track: MediaStreamTrack, stream: MediaStream): void {
     if (!this.published.add(track, stream)) return;
-    for (const s of this.sessions.values()) s.addTrack(track, stream);
+    for (const s of this.roster.all()) s.addTrack(track, stream);
   }
 
   unpublishTrack(track: MediaStreamTrack, stream: MediaStream): void {
     if (!this.published.remove(track, stream)) return;
-    for (const s of this.sessions.values()) s.removeTrack(track, stream);
+    for (const s of this.roster.all()) s.removeTrack(track, stream);
   }
 
   /**
@@ -289,7 +234,7 @@ export class Room extends TypedEmitter<RoomEvents> {
    */
   async replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void> {
     if (!this.published.replace(oldTrack, newTrack)) throw new SdkError('unknown_track');
-    await Promise.all([...this.sessions.values()].map((s) => s.replaceTrack(oldTrack, newTrack)));
+    await Promise.all(this.roster.all().map((s) => s.replaceTrack(oldTrack, newTrack)));
   }
 
   /**
@@ -304,7 +249,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (update.iceServers) this.config.iceServers = update.iceServers;
     if (update.iceTransportPolicy) this.iceTransportPolicy = update.iceTransportPolicy;
     const rtc = this.rtcConfiguration();
-    for (const s of this.sessions.values()) s.applyIceConfiguration(rtc);
+    for (const s of this.roster.all()) s.applyIceConfiguration(rtc);
   }
 
   /** Ask signaling for fresh TURN credentials now (normally automatic before they expire). */
@@ -335,21 +280,11 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.signaling.close();
-    for (const s of this.sessions.values()) s.close();
-    this.sessions.clear();
+    this.roster.close();
     if (this.statsTimer !== null) this.config.clock.clearTimeout(this.statsTimer);
     if (this.turnTimer !== null) this.config.clock.clearTimeout(this.turnTimer);
     this.emit('closed', error ? { error } : {});
     this.removeAllListeners();
-  }
-
-  private targets(to: string | undefined): PeerSession[] {
-    // Every peer, also one waiting to rejoin under a new id: its reliable messages wait for it (or for it
-    // to be declared gone), as a reliable send promises.
-    if (to === undefined) return [...this.sessions.values()];
-    const s = this.sessions.get(to);
-    if (!s) throw new SdkError('unknown_peer', undefined, { peerId: to });
-    return [s];
   }
 
   private rtcConfiguration(): RTCConfiguration {
@@ -359,20 +294,18 @@ export class Room extends TypedEmitter<RoomEvents> {
     };
   }
 
-  private makeHost(): SessionHost {
+  private makeEnv(): SessionEnv {
     const { clock, tuning, platform } = this.config;
     return {
       clock,
       tuning,
       localPeerId: () => this.peerId,
-      signalingOpen: () => this.signaling.state === 'connected',
-      sendSignaling: (m) => this.signaling.send(m),
-      takeFallbackToken: () => this.gate.tryTake(),
-      fallbackWaitMs: () => this.gate.waitMs(),
-      iceConfiguration: () => this.rtcConfiguration(),
-      onP2pFailure: ({ peerId, reason }) => {
-        if (reason) this.emit('p2p-failed', { peerId, reason, message: P2P_FAILURE_REASONS[reason] });
+      signaling: {
+        open: () => this.signaling.state === 'connected',
+        send: (m) => this.signaling.send(m),
       },
+      fallbackGate: this.gate,
+      iceConfiguration: () => this.rtcConfiguration(),
       createLink: (roles) => {
         const options: LinkOptions = {
           ...roles,
@@ -383,19 +316,26 @@ export class Room extends TypedEmitter<RoomEvents> {
         for (const { track, stream } of this.published.all()) link.addTrack(track, stream);
         return link;
       },
-      deliver: (e) => this.emit('data', e),
-      onTrack: (e) => this.emit('track', e),
-      onTrackEnded: (e) => this.emit('track-ended', e),
-      onTrackRemoved: (e) => this.emit('track-removed', e),
-      onPath: (e) => this.emit('path', e),
-      onQuality: (e) => this.emit('quality', e),
-      onLinkEvent: (e) => {
-        this.emit('link', e);
-        if (e.kind === 'failed') {
-          this.emit('error', { error: new SdkError('peer_link_failed', e.reason, { peerId: e.peerId }) });
-        }
-      },
     };
+  }
+
+  /** A session whose events become the room's (the room adds nothing to most of them). */
+  private createSession(member: Member, instanceId: string | null): PeerSession {
+    const s = new PeerSession(this.env, member.peerId, member, instanceId);
+    const forward = <K extends keyof SessionEvents & keyof RoomEvents>(name: K) =>
+      s.on(name, (e: SessionEvents[K]) => this.emit(name, e as RoomEvents[K]));
+    for (const name of ['data', 'track', 'track-ended', 'track-removed', 'path', 'quality'] as const)
+      forward(name);
+    s.on('p2p-failure', ({ peerId, reason }) => {
+      if (reason) this.emit('p2p-failed', { peerId, reason, message: P2P_FAILURE_REASONS[reason] });
+    });
+    s.on('link', (e) => {
+      this.emit('link', e);
+      if (e.kind === 'failed') {
+        this.emit('error', { error: new SdkError('peer_link_failed', e.reason, { peerId: e.peerId }) });
+      }
+    });
+    return s;
   }
 
   private onJoined(welcome: Welcome, kind: JoinKind, previousPeerId: string | null): void {
@@ -406,77 +346,20 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.gate.setRate(Math.min(this.config.fallbackRatePerSecond, share));
     this.applyIceServers(welcome.iceServers, welcome.iceServersExpireAt, kind !== 'initial');
     if (kind === 'initial') {
-      for (const m of welcome.members) this.addPeer(m);
+      for (const m of welcome.members) this.roster.add(m);
       this.startStats();
       return;
     }
-    const present = new Set<string>();
-    for (const m of welcome.members) present.add(this.addPeer(m).peerId);
-    for (const s of [...this.sessions.values()]) {
-      if (present.has(s.peerId)) continue;
-      if (kind === 'resumed') {
-        // The server forgot this peer while we were away; it left.
-        this.removePeer(s.peerId, 'disconnected');
-      } else {
-        this.orphan(s);
-      }
-    }
-    for (const s of this.sessions.values()) s.signalingRestored();
+    this.roster.reconcile(welcome.members, kind);
     this.emit('resumed', { kind, peerId: welcome.peerId, previousPeerId });
-  }
-
-  /** After a fresh rejoin, a peer not (yet) back keeps its link for a while, waiting to be re-keyed. */
-  private orphan(s: PeerSession): void {
-    if (s.orphanTimer !== null) return;
-    s.orphanTimer = this.config.clock.setTimeout(() => {
-      s.orphanTimer = null;
-      if (this.sessions.get(s.peerId) === s && !this.isMemberNow(s)) this.removePeer(s.peerId, 'timeout');
-    }, this.config.orphanGraceMs);
-  }
-
-  private isMemberNow(s: PeerSession): boolean {
-    return this.welcome?.members.some((m) => m.peerId === s.peerId) ?? false;
-  }
-
-  /** A member from a welcome or peer-joined: a known instance is re-keyed, an unknown one gets a session. */
-  private addPeer(member: Member): PeerSession {
-    const existing = this.sessions.get(member.peerId);
-    if (existing) return existing;
-    const instanceId =
-      typeof member.meta?.[INSTANCE_META_KEY] === 'string' ? member.meta[INSTANCE_META_KEY] : null;
-    const known = instanceId
-      ? [...this.sessions.values()].find((s) => s.instanceId === instanceId)
-      : undefined;
-    if (known) {
-      const previousPeerId = known.peerId;
-      this.sessions.delete(previousPeerId);
-      if (known.orphanTimer !== null) this.config.clock.clearTimeout(known.orphanTimer);
-      known.orphanTimer = null;
-      this.sessions.set(member.peerId, known);
-      known.rekey(member.peerId, member);
-      this.emit('peer-rejoined', { peerId: member.peerId, previousPeerId });
-      return known;
-    }
-    const session = new PeerSession(this.host, member.peerId, member, instanceId);
-    this.sessions.set(member.peerId, session);
-    this.emit('peer-joined', { peer: describe(session) });
-    return session;
-  }
-
-  private removePeer(peerId: string, reason: PeerLeftReason): void {
-    const s = this.sessions.get(peerId);
-    if (!s) return;
-    this.sessions.delete(peerId);
-    s.close();
-    this.emit('peer-left', { peerId, reason });
   }
 
   private onMessage(message: ServerMessage): void {
     if (this.closedFlag) return;
     switch (message.type) {
       case 'peer-joined': {
-        const wasOrphanOrNew = !this.sessions.has(message.peer.peerId);
-        if (wasOrphanOrNew) this.addPeer(message.peer);
+        const wasOrphanOrNew = !this.roster.get(message.peer.peerId);
+        if (wasOrphanOrNew) this.roster.add(message.peer);
         if (this.welcome && !this.welcome.members.some((m) => m.peerId === message.peer.peerId)) {
           this.welcome.members.push(message.peer);
         }
@@ -485,15 +368,15 @@ export class Room extends TypedEmitter<RoomEvents> {
       case 'peer-left':
         if (this.welcome)
           this.welcome.members = this.welcome.members.filter((m) => m.peerId !== message.peerId);
-        this.removePeer(message.peerId, message.reason);
+        this.roster.remove(message.peerId, message.reason);
         return;
       case 'signal':
-        this.sessions.get(message.from)?.receiveSignal(message.signal);
+        this.roster.get(message.from)?.receiveSignal(message.signal);
         return;
       case 'data': {
         const frame = fromSignalingData(message);
         if (!frame) return;
-        const session = this.sessions.get(message.from);
+        const session = this.roster.get(message.from);
         if (session) session.receiveFrame(frame);
         else if (frame.kind === 'unreliable' && !isReservedChannel(frame.channel)) {
           // From a client that is not this SDK (or not yet known): plain unreliable data.
@@ -554,7 +437,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     const tick = () => {
       this.statsTimer = null;
       if (this.closedFlag) return;
-      for (const s of this.sessions.values()) void s.refreshPath();
+      for (const s of this.roster.all()) void s.refreshPath();
       this.statsTimer = this.config.clock.setTimeout(tick, this.config.statsIntervalMs);
     };
     this.statsTimer = this.config.clock.setTimeout(tick, this.config.statsIntervalMs);

@@ -103,3 +103,15 @@ export function diagnose(o: LinkObservations): P2pFailureReason | null {
 export function describeFailure(reason: P2pFailureReason): string {
   return P2P_FAILURE_REASONS[reason];
 }
+
+/** What a new link has seen so far: nothing yet, with the ICE configuration it was made with. */
+export function emptyObservations(config: RTCConfiguration): LinkObservations {
+  const urls = (config.iceServers ?? []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
+  return {
+    iceServerUrls: urls,
+    iceTransportPolicy: config.iceTransportPolicy ?? 'all',
+    local: [],
+    remote: [],
+    errors: [],
+  };
+}

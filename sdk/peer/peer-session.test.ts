@@ -5,7 +5,7 @@ import type { ClientMessage, Member, SignalPayload } from '../../signaling/proto
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { encodePayload, toLinkText } from '../data/frames.js';
 import type { Link, LinkEvents } from './link.js';
-import { PeerSession, type SessionHost, type SessionTuning } from './peer-session.js';
+import { PeerSession, type SessionEnv, type SessionTuning } from './peer-session.js';
 
 class FakeLink extends TypedEmitter<LinkEvents> implements Link {
   connected = false;
@@ -94,31 +94,25 @@ function setup(local: string, remote: string) {
   const failures: Array<string | null> = [];
   let config: RTCConfiguration = {};
   let open = true;
-  const host: SessionHost = {
+  const env: SessionEnv = {
     clock,
     tuning,
     localPeerId: () => local,
-    signalingOpen: () => open,
-    sendSignaling: (m) => (open ? (wire.push(m), true) : false),
-    takeFallbackToken: () => true,
-    fallbackWaitMs: () => 0,
+    signaling: { open: () => open, send: (m) => (open ? (wire.push(m), true) : false) },
+    fallbackGate: { tryTake: () => true, waitMs: () => 0 },
     iceConfiguration: () => config,
-    onP2pFailure: (e) => failures.push(e.reason),
     createLink: ({ initiator }) => {
       const l = new FakeLink(initiator, `L${links.length}`);
       links.push(l);
       return l;
     },
-    deliver: (e) => delivered.push(String(e.data)),
-    onTrack: () => {},
-    onTrackEnded: () => {},
-    onTrackRemoved: () => {},
-    onQuality: () => {},
-    onPath: (e) => paths.push(e.path),
-    onLinkEvent: () => {},
   };
   const member: Member = { peerId: remote, userId: 'u' };
-  const session = new PeerSession(host, remote, member, 'remote-sdk-instance');
+  const session = new PeerSession(env, remote, member, 'remote-sdk-instance');
+  session.on('p2p-failure', (e) => failures.push(e.reason));
+  session.on('data', (e) => delivered.push(String(e.data)));
+  session.on('path', (e) => paths.push(e.path));
+  session.start();
   return {
     clock,
     links,

@@ -1,6 +1,7 @@
 /**
  * Everything about one remote peer that outlives any single link: its data (pair-data.ts), its current
- * path, queued signals, and the link itself, which is replaced when it fails.
+ * path, queued signals, and the link itself, whose ICE is restarted when it falters (ice-recovery.ts)
+ * and which is replaced when that fails or the remote went away.
  *
  * Data never waits for a link: while none is connected it goes through signaling `data` frames, from
  * the first moment, and moves to the link as soon as one connects (socket.io's transport upgrade).
@@ -13,93 +14,28 @@
  * been lost and the receiver's dedupe makes it exactly-once and in order. Unreliable messages take the
  * current path or are dropped.
  */
-import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/light/index.js';
-import type { Clock, TimerHandle } from '../clock.js';
-import {
-  decodePayload,
-  toSignalingData,
-  type AppData,
-  type EncodedPayload,
-  type Frame,
-} from '../data/frames.js';
-import { LinkStatsReader, type ConnectionQuality, type LinkStats } from './link-stats.js';
+import type { Member, SignalPayload } from '../../signaling/protocol/light/index.js';
+import type { TimerHandle } from '../clock.js';
+import { toSignalingData, type EncodedPayload, type Frame } from '../data/frames.js';
+import { sendPlain } from '../data/plain-data.js';
+import { TypedEmitter } from '../events/typed-emitter.js';
+import { IceRecovery } from './ice-recovery.js';
 import type { Link } from './link.js';
+import { LinkStatsReader, type ConnectionQuality, type LinkStats } from './link-stats.js';
+import {
+  diagnose,
+  emptyObservations,
+  parseCandidate,
+  type LinkObservations,
+  type P2pFailureReason,
+} from './p2p-diagnosis.js';
 import { PairData } from './pair-data.js';
-import { routeSignal, shouldInitiate } from './signal-router.js';
-import { diagnose, parseCandidate, type LinkObservations, type P2pFailureReason } from './p2p-diagnosis.js';
+import type { Path, SessionEnv, SessionEvents } from './session-types.js';
+import { remember, routeSignal, shouldInitiate } from './signal-router.js';
 
-export type Path = 'connecting' | 'direct' | 'relay' | 'websocket';
+export type { LinkEvent, Path, SessionEnv, SessionEvents, SessionTuning } from './session-types.js';
 
-export interface SessionTuning {
-  p2pConnectTimeoutMs: number;
-  iceRetryIntervalMs: number;
-  iceDisconnectedGraceMs: number;
-  ackDelayMs: number;
-  retransmitMs: number;
-  maxUnackedMessages: number;
-  maxHeldMessages: number;
-  maxQueuedSignals: number;
-  /** ms a peer that does not run this SDK gets to make the first offer before we make one. */
-  plainPeerOfferDelayMs: number;
-  /** ICE restarts tried on a link before it is replaced. */
-  iceRestartAttempts: number;
-}
-
-export interface LinkEvent {
-  peerId: string;
-  /** `restarting`: ICE restarts on the same link (tracks and channels stay); `failed`: it is replaced. */
-  kind: 'created' | 'connected' | 'restarting' | 'failed';
-  initiator: boolean;
-  reason: string;
-}
-
-/** What a session needs from its room. */
-export interface SessionHost {
-  readonly clock: Clock;
-  readonly tuning: SessionTuning;
-  localPeerId(): string;
-  signalingOpen(): boolean;
-  sendSignaling(message: ClientMessage): boolean;
-  takeFallbackToken(): boolean;
-  fallbackWaitMs(): number;
-  createLink(options: { initiator: boolean; polite: boolean; sdkPeer: boolean }): Link;
-  /** The ICE configuration new links are made with. */
-  iceConfiguration(): RTCConfiguration;
-  /** Why this pair cannot go P2P (after a failed attempt), or null once a link connects. */
-  onP2pFailure(event: { peerId: string; reason: P2pFailureReason | null }): void;
-  deliver(event: { from: string; channel: string | undefined; data: AppData; reliable: boolean }): void;
-  onTrack(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
-  /** A remote track's link went away (replaced or closed); a replacement link delivers it anew. */
-  onTrackEnded(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
-  /** The remote stopped sending a track (it unpublished it); the link stays. */
-  onTrackRemoved(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
-  onPath(event: { peerId: string; path: Path; rttMs: number | undefined }): void;
-  onQuality(event: { peerId: string; quality: ConnectionQuality }): void;
-  onLinkEvent(event: LinkEvent): void;
-}
-
-const MAX_RETIRED = 64;
-/** The data channel label app data to a peer that does not run this SDK takes when no channel is named. */
-export const PLAIN_DEFAULT_CHANNEL = 'data';
-
-function emptyObservations(config: RTCConfiguration): LinkObservations {
-  const urls = (config.iceServers ?? []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
-  return {
-    iceServerUrls: urls,
-    iceTransportPolicy: config.iceTransportPolicy ?? 'all',
-    local: [],
-    remote: [],
-    errors: [],
-  };
-}
-
-function remember(set: Set<string>, value: string | null): void {
-  if (value === null) return;
-  set.add(value);
-  if (set.size > MAX_RETIRED) set.delete(set.values().next().value!);
-}
-
-export class PeerSession {
+export class PeerSession extends TypedEmitter<SessionEvents> {
   path: Path = 'connecting';
   rttMs: number | undefined;
   /** Set after a fresh rejoin when this peer was not in the new welcome; cleared when it shows up. */
@@ -121,9 +57,7 @@ export class PeerSession {
   private remoteTracks: Array<{ track: MediaStreamTrack; stream: MediaStream }> = [];
   private p2pTimer: TimerHandle | null = null;
   private retryTimer: TimerHandle | null = null;
-  private graceTimer: TimerHandle | null = null;
-  /** Runs while an ICE restart is under way; when it fires, the link is replaced after all. */
-  private restartTimer: TimerHandle | null = null;
+  private readonly ice: IceRecovery;
   /** A peer that does not run this SDK: the time it gets to offer first. */
   private plainOfferTimer: TimerHandle | null = null;
   private closed = false;
@@ -131,23 +65,36 @@ export class PeerSession {
   private lastAttemptAt = -Infinity;
 
   constructor(
-    private readonly host: SessionHost,
+    private readonly host: SessionEnv,
     public peerId: string,
     public member: Member,
     /** The remote SDK instance, stable across its peer id changes (fresh rejoins). */
     readonly instanceId: string | null,
   ) {
+    super();
+    this.ice = new IceRecovery({
+      clock: host.clock,
+      tuning: host.tuning,
+      restart: (reason) => this.restartIce(reason),
+      restored: () => this.onIceRestarted(),
+      giveUp: (reason) => this.linkFailed(reason),
+    });
     this.data = new PairData({
       clock: host.clock,
       tuning: host.tuning,
       connectedLink: () => (this.link?.connected ? this.link : null),
       canSignal: () => this.canSignal(),
-      takeFallbackToken: () => host.takeFallbackToken(),
-      fallbackWaitMs: () => host.fallbackWaitMs(),
+      takeFallbackToken: () => host.fallbackGate.tryTake(),
+      fallbackWaitMs: () => host.fallbackGate.waitMs(),
       sendOverSignaling: (frame) => this.sendFrameOverSignaling(frame),
-      deliver: (event) => host.deliver({ from: this.peerId, ...event }),
+      deliver: (event) => this.emit('data', { from: this.peerId, ...event }),
       onControl: (frame) => this.onControl(frame),
     });
+  }
+
+  /** Arm the deadline and make the first link (or wait for the remote's offer); after listeners are on. */
+  start(): void {
+    const host = this.host;
     this.p2pTimer = host.clock.setTimeout(() => this.onP2pDeadline(), host.tuning.p2pConnectTimeoutMs);
     if (!this.sdkPeer) {
       // A standards peer may offer as soon as it sees us, or only answer: leave it the first move.
@@ -194,7 +141,7 @@ export class PeerSession {
 
   /** Signaling can carry frames to this peer now. */
   private canSignal(): boolean {
-    return this.host.signalingOpen() && !this.awaitingRejoin;
+    return this.host.signaling.open() && !this.awaitingRejoin;
   }
 
   /**
@@ -220,7 +167,7 @@ export class PeerSession {
 
   private sendSignal(signal: SignalPayload): void {
     if (this.signalQueue.length === 0 && this.canSignal()) {
-      if (this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+      if (this.host.signaling.send({ type: 'signal', to: this.peerId, signal })) return;
     }
     this.signalQueue.push(signal);
     if (this.signalQueue.length > this.host.tuning.maxQueuedSignals) this.signalQueue.shift();
@@ -248,7 +195,7 @@ export class PeerSession {
   private flushSignals(): void {
     while (this.signalQueue.length > 0 && this.canSignal()) {
       const signal = this.signalQueue[0]!;
-      if (!this.host.sendSignaling({ type: 'signal', to: this.peerId, signal })) return;
+      if (!this.host.signaling.send({ type: 'signal', to: this.peerId, signal })) return;
       this.signalQueue.shift();
     }
   }
@@ -283,24 +230,24 @@ export class PeerSession {
     link.on('unreliable', (text) => current() && this.data.receiveLinkText(text));
     link.on('app-data', (e) => {
       if (current())
-        this.host.deliver({ from: this.peerId, channel: e.label, data: e.data, reliable: e.reliable });
+        this.emit('data', { from: this.peerId, channel: e.label, data: e.data, reliable: e.reliable });
     });
     link.on('track', (e) => {
       if (!current()) return;
       this.remoteTracks.push(e);
-      this.host.onTrack({ peerId: this.peerId, ...e });
+      this.emit('track', { peerId: this.peerId, ...e });
     });
     link.on('track-removed', (e) => {
       if (!current()) return;
       this.remoteTracks = this.remoteTracks.filter((t) => t.track !== e.track);
-      this.host.onTrackRemoved({ peerId: this.peerId, ...e });
+      this.emit('track-removed', { peerId: this.peerId, ...e });
     });
-    link.on('ice-state', (state) => current() && this.onIceState(state));
+    link.on('ice-state', (state) => current() && this.ice.onIceState(state, this.linkConnected));
     link.on('close', (e) => {
       if (!current()) return;
       this.linkFailed(e.error ? `${e.error.code}: ${e.error.message}` : 'link closed');
     });
-    this.host.onLinkEvent({ peerId: this.peerId, kind: 'created', initiator, reason });
+    this.emit('link', { peerId: this.peerId, kind: 'created', initiator, reason });
     return link;
   }
 
@@ -310,8 +257,7 @@ export class PeerSession {
     this.link = null;
     remember(this.retired.ufrags, link.remoteUfrag);
     remember(this.retired.sessions, link.remoteSession);
-    this.clearTimer('graceTimer');
-    this.clearTimer('restartTimer');
+    this.ice.reset();
     link.destroy();
     this.endRemoteTracks();
   }
@@ -319,16 +265,15 @@ export class PeerSession {
   private endRemoteTracks(): void {
     const ended = this.remoteTracks;
     this.remoteTracks = [];
-    for (const t of ended) this.host.onTrackEnded({ peerId: this.peerId, ...t });
+    for (const t of ended) this.emit('track-ended', { peerId: this.peerId, ...t });
   }
 
   private onLinkConnected(): void {
     this.setFailure(null);
-    this.clearTimer('restartTimer');
+    this.ice.reset();
     this.clearTimer('p2pTimer');
     this.clearTimer('retryTimer');
-    this.clearTimer('graceTimer');
-    this.host.onLinkEvent({
+    this.emit('link', {
       peerId: this.peerId,
       kind: 'connected',
       initiator: this.link!.initiator,
@@ -339,51 +284,23 @@ export class PeerSession {
     void this.refreshPath();
   }
 
-  private onIceState(state: RTCIceConnectionState): void {
-    if (state === 'connected' || state === 'completed') {
-      this.clearTimer('graceTimer');
-      if (this.restartTimer !== null) this.onIceRestarted();
-      return;
-    }
-    if (!this.linkConnected) return;
-    if (state === 'failed') this.restartIce('ice failed');
-    else if (state === 'disconnected' && this.graceTimer === null && this.restartTimer === null) {
-      this.graceTimer = this.host.clock.setTimeout(() => {
-        this.graceTimer = null;
-        this.restartIce('ice disconnected past grace');
-      }, this.host.tuning.iceDisconnectedGraceMs);
-    }
-  }
-
   /**
-   * Restart ICE on the live link (RFC 8445 §9) rather than replacing it: remote tracks keep their
-   * identity and the reliable channel its order (SCTP holds what could not go meanwhile). A restart made
-   * while the network was
-   * still away gathers nothing useful, so one not connected within `p2pConnectTimeoutMs` is made again,
-   * up to `iceRestartAttempts`; then the link is replaced after all (the last resort).
+   * ICE restart on the live link (see `ice-recovery.ts`). Between SDK peers only the side that offers
+   * restarts; the other sees the same failure and waits for its offer: restarts from both ends crossed,
+   * and Firefox did not recover from a restart offered by the side that answered the connection. A peer
+   * that does not run this SDK may never restart, so toward it we do.
    */
-  private restartIce(reason: string, attempt = 1): void {
+  private restartIce(reason: string): void {
     const link = this.link;
-    if (!link || (attempt === 1 && this.restartTimer !== null) || this.closed) return;
-    this.clearTimer('graceTimer');
-    this.host.onLinkEvent({ peerId: this.peerId, kind: 'restarting', initiator: link.initiator, reason });
-    this.restartTimer = this.host.clock.setTimeout(() => {
-      this.restartTimer = null;
-      if (attempt < this.host.tuning.iceRestartAttempts) this.restartIce(reason, attempt + 1);
-      else this.linkFailed(`ice restart did not reconnect (${reason})`);
-    }, this.host.tuning.p2pConnectTimeoutMs);
-    // Between SDK peers the side that offers restarts (the other sees the same failure and waits for its
-    // offer): restarts from both ends at once cross, and Firefox does not recover from a restart offered
-    // by the side that answered the connection. A peer that does not run this SDK may never restart, so
-    // toward it we do.
+    if (!link || this.closed) return;
+    this.emit('link', { peerId: this.peerId, kind: 'restarting', initiator: link.initiator, reason });
     if (this.initiates) link.restartIce();
   }
 
   private onIceRestarted(): void {
-    this.clearTimer('restartTimer');
     const link = this.link;
     if (!link) return;
-    this.host.onLinkEvent({
+    this.emit('link', {
       peerId: this.peerId,
       kind: 'connected',
       initiator: link.initiator,
@@ -403,7 +320,7 @@ export class PeerSession {
     if (this.closed) return;
     const remoteUfrag = this.link?.remoteUfrag ?? null;
     const initiator = this.link?.initiator ?? this.initiates;
-    this.host.onLinkEvent({ peerId: this.peerId, kind: 'failed', initiator, reason });
+    this.emit('link', { peerId: this.peerId, kind: 'failed', initiator, reason });
     this.setFailure(diagnose(this.observed));
     this.retireLink();
     this.useWebsocket();
@@ -427,7 +344,7 @@ export class PeerSession {
   private setFailure(reason: P2pFailureReason | null): void {
     if (reason === this.p2pFailure) return;
     this.p2pFailure = reason;
-    this.host.onP2pFailure({ peerId: this.peerId, reason });
+    this.emit('p2p-failure', { peerId: this.peerId, reason });
   }
 
   private retryMs(): number {
@@ -494,7 +411,7 @@ export class PeerSession {
     const quality = this.quality;
     if (quality === this.reportedQuality) return;
     this.reportedQuality = quality;
-    this.host.onQuality({ peerId: this.peerId, quality });
+    this.emit('quality', { peerId: this.peerId, quality });
   }
 
   /**
@@ -522,7 +439,7 @@ export class PeerSession {
     const changed = path !== this.path || rttMs !== this.rttMs;
     this.path = path;
     this.rttMs = rttMs;
-    if (changed || announce) this.host.onPath({ peerId: this.peerId, path, rttMs });
+    if (changed || announce) this.emit('path', { peerId: this.peerId, path, rttMs });
     this.noteQuality();
   }
 
@@ -556,22 +473,11 @@ export class PeerSession {
     return !this.closed && this.data.sendUnreliable(payload);
   }
 
-  /**
-   * To a peer that does not run this SDK: as is, on the data channel named by the message's channel
-   * (`data` by default), or in a plain signaling `data` frame while no link is up. No numbering, no acks.
-   */
+  /** To a peer that does not run this SDK (`data/plain-data.ts`). */
   private sendPlain(payload: EncodedPayload, reliable: boolean): boolean {
     if (this.closed) return false;
-    if (this.link?.connected)
-      return this.link.sendApp(payload.channel ?? PLAIN_DEFAULT_CHANNEL, decodePayload(payload), reliable);
-    if (!this.canSignal() || !this.host.takeFallbackToken()) return false;
-    return this.host.sendSignaling({
-      type: 'data',
-      to: this.peerId,
-      payload: payload.payload,
-      ...(payload.binary && { binary: true }),
-      ...(payload.channel !== undefined && { channel: payload.channel }),
-    });
+    const signaling = this.canSignal() ? this.host.signaling : null;
+    return sendPlain(payload, reliable, this.peerId, this.link, signaling, this.host.fallbackGate);
   }
 
   /** Send what is due on the current path. */
@@ -586,7 +492,7 @@ export class PeerSession {
 
   private sendFrameOverSignaling(frame: Frame): boolean {
     if (!this.canSignal()) return false;
-    return this.host.sendSignaling(toSignalingData(frame, this.peerId));
+    return this.host.signaling.send(toSignalingData(frame, this.peerId));
   }
 
   /** The remote asked for a new link (naming the one it had): only the side that offers makes one. */
@@ -597,9 +503,7 @@ export class PeerSession {
     }
   }
 
-  private clearTimer(
-    name: 'p2pTimer' | 'retryTimer' | 'graceTimer' | 'orphanTimer' | 'restartTimer' | 'plainOfferTimer',
-  ): void {
+  private clearTimer(name: 'p2pTimer' | 'retryTimer' | 'orphanTimer' | 'plainOfferTimer'): void {
     const timer = this[name];
     if (timer !== null) this.host.clock.clearTimeout(timer);
     this[name] = null;
@@ -609,19 +513,14 @@ export class PeerSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const name of [
-      'p2pTimer',
-      'retryTimer',
-      'graceTimer',
-      'orphanTimer',
-      'restartTimer',
-      'plainOfferTimer',
-    ] as const)
+    for (const name of ['p2pTimer', 'retryTimer', 'orphanTimer', 'plainOfferTimer'] as const)
       this.clearTimer(name);
     this.data.close();
+    this.ice.reset();
     const link = this.link;
     this.link = null;
     link?.destroy();
     this.endRemoteTracks();
+    this.removeAllListeners();
   }
 }

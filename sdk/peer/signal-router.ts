@@ -35,6 +35,15 @@ export interface Retired {
   sessions: ReadonlySet<string>;
 }
 
+const MAX_RETIRED = 64;
+
+/** Add a retired link's ufrag or session id to a bounded set (the oldest goes first). */
+export function remember(set: Set<string>, value: string | null): void {
+  if (value === null) return;
+  set.add(value);
+  if (set.size > MAX_RETIRED) set.delete(set.values().next().value!);
+}
+
 export function ufragOfSdp(sdp: string): string | null {
   return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1] ?? null;
 }
