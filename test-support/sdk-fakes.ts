@@ -133,6 +133,7 @@ export function welcomeFor(
     members: [],
     iceServers: [],
     iceServersExpireAt: 0,
+    tokenExpiresAt: 2_000_000_000,
     limits: { maxMessageBytes: 65536, roomSize: 16, ratePerSecond: 100, resumeWindowMs: 30000 },
     ...extra,
   };

@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { loadSignalingConfig } from '../signaling/config.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH, type SignalingServerDeps } from '../signaling/server.js';
-import { RedisBus } from '../signaling/cluster/redis-bus.js';
+import { RedisBus } from '../signaling/rooms/redis-bus.js';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';

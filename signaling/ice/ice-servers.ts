@@ -64,14 +64,22 @@ export function bundledTurnUrls(host: string, ports: BundledRelayPorts): string[
   return urls;
 }
 
+/** Whom ICE servers are for, and the grant they may not outlive. */
+export interface IceRequest {
+  userId: string;
+  hint: RelayHint;
+  /** Unix seconds the user's token expires: credentials never outlive it. */
+  notAfter: number;
+}
+
 /** ICE servers for `relays`, in their order. */
 export function buildIceServers(
   options: IceServerOptions,
   relays: readonly RelayStatus[],
-  userId: string,
-  hostHint: string,
+  { userId, hint, notAfter }: IceRequest,
 ): IceServerGrant {
   const { secrets, credentialTtlSec, externalIp, now = Date.now } = options;
+  const hostHint = hint.host;
   const secret = secrets[0];
   if (!secret)
     return {
@@ -83,7 +91,8 @@ export function buildIceServers(
   const cred = mintTurnCredential({
     secret,
     userId: turnUserId(userId),
-    ttlSeconds: credentialTtlSec,
+    // A credential that outlived its token would keep a leaked short-lived token's relay access going.
+    ttlSeconds: Math.max(1, Math.min(credentialTtlSec, notAfter - Math.floor(now() / 1000))),
     now: now(),
   });
   const iceServers: IceServer[] = [];
