@@ -25,7 +25,8 @@ export class FakeClock implements Clock {
   }
 
   clearTimeout(handle: TimerHandle): void {
-    const id = (handle as { id: number }).id;
+    // Like the platform's clearTimeout, a null or unknown handle is ignored.
+    const id = (handle as { id: number } | null)?.id;
     this.timers = this.timers.filter((x) => x.id !== id);
   }
 

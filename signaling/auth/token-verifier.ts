@@ -146,11 +146,24 @@ export interface MintTokenOptions {
   audience: string;
   issuer: string;
   ttlSec: number;
+  /** Unix seconds the token says it was issued (default: now); tests on an injected clock set it. */
+  issuedAt?: number;
+  /** More claims (tests: `admin: true`). */
+  claims?: Record<string, unknown>;
 }
 
 /** Mint an HS256 client token: for the development token route and for tests, never for production auth. */
-export function mintDevToken({ secret, userId, rooms, audience, issuer, ttlSec }: MintTokenOptions): string {
-  return jwt.sign({ rooms }, secret, {
+export function mintDevToken({
+  secret,
+  userId,
+  rooms,
+  audience,
+  issuer,
+  ttlSec,
+  issuedAt,
+  claims = {},
+}: MintTokenOptions): string {
+  return jwt.sign({ ...claims, rooms, ...(issuedAt !== undefined ? { iat: issuedAt } : {}) }, secret, {
     algorithm: 'HS256',
     subject: userId,
     audience,
