@@ -49,6 +49,7 @@ export interface SignalingServerDeps {
 /** The part of the bundled relay's control surface signaling uses. */
 export interface RelayControlLike {
   revokeUser(userId: string, credentialsExpiringBy: number): void;
+  announceRoomAddresses(room: string, addresses: readonly string[]): void;
 }
 
 /** Signals kept for a dropped peer while it may resume. */
@@ -131,6 +132,12 @@ export class SignalingServer {
         resumeWindowMs: config.resumeWindowMs,
       },
       iceServers,
+      ...(deps.relayControl
+        ? {
+            announceAddresses: (room: string, addresses: string[]) =>
+              deps.relayControl?.announceRoomAddresses(room, addresses),
+          }
+        : {}),
       verifyToken: (token) => {
         const verified = verifier.verify(token);
         if (verified.ok && this.revocations.refuses(verified.grant.userId, verified.grant.issuedAt))

@@ -19,6 +19,7 @@ import { toFrame } from '../rooms/frame.js';
 import type { EvictReason, RoomBus } from '../rooms/room-bus.js';
 import type { SignalingMetrics } from '../metrics.js';
 import type { IceRequest, IceServerGrant } from '../ice/ice-servers.js';
+import { addressesInSignal } from '../ice/signal-addresses.js';
 
 type JoinMessage = Extract<ClientMessage, { type: 'join' }>;
 type RefreshMessage = Extract<ClientMessage, { type: 'refresh-token' }>;
@@ -31,6 +32,11 @@ export interface DispatcherOptions {
   limits: ServerMessageOf<'welcome'>['limits'];
   /** Relays for this user, ordered for the client's hint, with freshly minted credentials. */
   iceServers: (request: IceRequest) => IceServerGrant;
+  /**
+   * Told the addresses each relayed signal announces (its candidates), so a room-scoped relay lets the
+   * room's allocations reach them; absent when no relay listens.
+   */
+  announceAddresses?: (room: string, addresses: string[]) => void;
   /** Verify a token handed over an open connection (`refresh-token`), revocations included. */
   verifyToken: (token: string) => VerifyResult;
   metrics: SignalingMetrics;
@@ -72,6 +78,11 @@ export class Dispatcher {
         const frame = toFrame({ type: 'signal', from: peerId, signal: message.signal });
         if (!(await bus.sendTo(room, message.to, frame))) {
           throw new ProtocolError('not_in_room', `Peer ${message.to} is not in room`);
+        }
+        const announce = this.options.announceAddresses;
+        if (announce) {
+          const addresses = addressesInSignal(message.signal);
+          if (addresses.length > 0) announce(room, addresses);
         }
         return;
       }
