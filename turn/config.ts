@@ -121,6 +121,20 @@ const keys = {
       'allocations per user id (486 past it); 64 fits a relay-only peer in a mesh of 8 over UDP, TCP and TLS on two local networks',
   },
   TURN_TOTAL_QUOTA: { schema: positive, default: '1000', description: 'allocations in total' },
+  /**
+   * Why 200: libwebrtc opens one TCP and one TLS connection per peer connection and local network when
+   * it is handed the bundled relay's three URLs, so a relay-only peer in a mesh of 8 holds 14 streams,
+   * 28 on two networks. Behind one NAT address (an office, a carrier-grade NAT) 200 fits seven such
+   * peers, or a whole mesh of 8 on one network each with room to spare, while one address can take at
+   * most a tenth of the relay's 2 000 stream slots: it now needs ten addresses to starve everyone. An
+   * IPv6 client is counted by its /64, which its network gives it whole.
+   */
+  TURN_MAX_STREAMS_PER_IP: {
+    schema: positive,
+    default: '200',
+    description:
+      'TURN-over-TCP/TLS connections one client address (IPv6: its /64) may hold at once, TCP and TLS together; more from it are closed at accept while others are served',
+  },
   TURN_MAX_LIFETIME: {
     schema: positive,
     default: '3600',
@@ -153,6 +167,7 @@ export interface TurnConfig {
   deniedPeers: string[];
   userQuota: number;
   totalQuota: number;
+  maxStreamsPerIp: number;
   maxLifetimeSec: number;
   bandwidthBps: number | undefined;
   metricsPort: number;
@@ -187,6 +202,7 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     deniedPeers: (v.TURN_DENIED_PEER_IPS as string[] | undefined) ?? [],
     userQuota: v.TURN_USER_QUOTA as number,
     totalQuota: v.TURN_TOTAL_QUOTA as number,
+    maxStreamsPerIp: v.TURN_MAX_STREAMS_PER_IP as number,
     maxLifetimeSec: v.TURN_MAX_LIFETIME as number,
     bandwidthBps: v.TURN_BANDWIDTH_BPS as number | undefined,
     metricsPort: v.TURN_METRICS_PORT as number,

@@ -66,6 +66,12 @@ export interface TurnServerOptions {
   tlsHandshakeTimeoutMs?: number;
   /** TCP and TLS connections open at once, together; more are refused. Default 2000. */
   maxTcpConnections?: number;
+  /**
+   * TCP and TLS connections open at once from one client address (an IPv6 client by its /64), counted
+   * across both listeners; more from it are refused while other clients are still served. Default 200
+   * (TURN_MAX_STREAMS_PER_IP, where the figure is argued).
+   */
+  maxStreamsPerIp?: number;
   /** A TCP connection with no allocation is closed after this idle time, ms. Default 30 000. */
   tcpIdleMs?: number;
   /** Bytes waiting to be written to one TCP client before relayed packets are dropped. Default 1 MiB. */
@@ -88,6 +94,7 @@ export const TURN_SERVER_DEFAULTS = {
   bindAttempts: 64,
   sweepIntervalMs: 1000,
   maxTcpConnections: 2000,
+  maxStreamsPerIp: 200,
   tcpIdleMs: 30_000,
   tcpSendBufferBytes: 1 << 20,
   tlsHandshakeTimeoutMs: 10_000,

@@ -22,6 +22,9 @@ export interface RelayCounters {
   permissionDenied: number;
   refreshes: number;
   malformed: number;
+  /** TCP/TLS connections closed at accept: every slot taken, or the client's source holds its share. */
+  streamsRefusedTotal: number;
+  streamsRefusedPerAddress: number;
   /** Allocate outcomes: "success" or the error code. */
   allocate: Map<string, number>;
 }
@@ -41,6 +44,8 @@ export function newCounters(): RelayCounters {
     permissionDenied: 0,
     refreshes: 0,
     malformed: 0,
+    streamsRefusedTotal: 0,
+    streamsRefusedPerAddress: 0,
     allocate: new Map(),
   };
 }
@@ -107,6 +112,16 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
     'Permissions and channel binds refused by the peer policy',
     [],
     (m) => m.inc(read().counters.permissionDenied),
+  );
+  counter(
+    'turn_stream_connections_refused_total',
+    'TCP/TLS client connections closed at accept, by the cap that refused them (total or per_address)',
+    ['reason'],
+    (m) => {
+      const c = read().counters;
+      m.inc({ reason: 'total' }, c.streamsRefusedTotal);
+      m.inc({ reason: 'per_address' }, c.streamsRefusedPerAddress);
+    },
   );
   counter('turn_refresh_total', 'Refresh requests accepted', [], (m) => m.inc(read().counters.refreshes));
 }

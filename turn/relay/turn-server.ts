@@ -35,7 +35,8 @@ import { PeerPolicy } from '../peer-policy.js';
 import { transportOf, type Allocation, type ClientLink, type LocalEndpoint } from './allocation.js';
 import { AllocationTable, type UdpClients } from './allocation-table.js';
 import { Allocator } from './allocator.js';
-import { ConnectionBudget, StreamListener } from './stream-listener.js';
+import { ConnectionBudget } from './connection-budget.js';
+import { StreamListener } from './stream-listener.js';
 import { TlsCertificates } from './tls-certificates.js';
 import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { listenAddresses } from './listen-addresses.js';
@@ -57,7 +58,7 @@ export class TurnServer implements Relay {
   private readonly allocator: Allocator;
   private readonly udp: UdpListener[] = [];
   private readonly streams: StreamListener[] = [];
-  /** TCP and TLS connections together are capped by `maxTcpConnections`. */
+  /** TCP and TLS connections together, capped by `maxTcpConnections` and per client by `maxStreamsPerIp`. */
   private readonly connections: ConnectionBudget;
   /** The TLS certificate source when TLS is on; this relay made it and closes it. */
   private certificates: TlsCertificates | undefined;
@@ -75,7 +76,7 @@ export class TurnServer implements Relay {
     const limits: Limits = { ...TURN_SERVER_DEFAULTS };
     for (const k of Object.keys(limits) as Array<keyof Limits>) limits[k] = o[k] ?? limits[k];
     this.limits = limits;
-    this.connections = new ConnectionBudget(limits.maxTcpConnections);
+    this.connections = new ConnectionBudget(limits.maxTcpConnections, limits.maxStreamsPerIp);
     this.ports = new RelayPorts({ ...limits, minPort: o.minPort, maxPort: o.maxPort, now: this.now });
     this.table = new AllocationTable(this.now, (user) =>
       user === undefined ? this.ports.reserved : this.ports.reservedBy(user),
