@@ -118,6 +118,12 @@ export class AllocationTable {
     return out;
   }
 
+  /** The allocations of one user. */
+  ofUser(userId: string): Allocation[] {
+    if (!this.perUser.has(userId)) return [];
+    return this.all().filter((a) => a.userId === userId);
+  }
+
   /** Remove expired allocations; sweep the permissions and channels of the others. */
   sweep(now: number): void {
     for (const a of this.all()) {

@@ -51,6 +51,8 @@ export interface ClientLink {
   /** A stream: ChannelData is padded to four bytes (RFC 8656 §12.5). */
   readonly stream: boolean;
   send(buf: Buffer): void;
+  /** End a stream client's connection (its allocation goes with it); undefined over UDP. */
+  close?(): void;
 }
 
 /** A relay socket and the address advertised for it; a dual allocation (RFC 8656 §7.2) has two. */

@@ -28,6 +28,8 @@ export interface AllocatorContext {
   closing: () => boolean;
   /** Every local address the relay listens on. */
   addresses: () => readonly string[];
+  /** Whether a user's credential expiring at `expiresAt` was revoked (while its port was binding, say). */
+  revoked: (userId: string, expiresAt: number) => boolean;
   logger?: Logger | undefined;
 }
 
@@ -171,6 +173,8 @@ export class Allocator {
             : addressErrorCode(request.additional, 440, 'Address Family not Supported');
       }
       if (this.c.closing()) return;
+      // The user may have been revoked while the port was binding: nothing is created for it then.
+      if (this.c.revoked(auth.userId, auth.expiresAt)) return fail(401, 'Unauthorized');
       const lifetime = this.lifetimeSec(m, true);
       const relays: RelaySocket[] = sockets.map((socket) => {
         const bound = socket.address();

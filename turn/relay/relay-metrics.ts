@@ -25,6 +25,8 @@ export interface RelayCounters {
   /** TCP/TLS connections closed at accept: every slot taken, or the client's source holds its share. */
   streamsRefusedTotal: number;
   streamsRefusedPerAddress: number;
+  /** Users revoked on this relay (RelayControl.revokeUser). */
+  revocations: number;
   /** Allocate outcomes: "success" or the error code. */
   allocate: Map<string, number>;
 }
@@ -46,6 +48,7 @@ export function newCounters(): RelayCounters {
     malformed: 0,
     streamsRefusedTotal: 0,
     streamsRefusedPerAddress: 0,
+    revocations: 0,
     allocate: new Map(),
   };
 }
@@ -122,6 +125,9 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
       m.inc({ reason: 'total' }, c.streamsRefusedTotal);
       m.inc({ reason: 'per_address' }, c.streamsRefusedPerAddress);
     },
+  );
+  counter('turn_revocations_total', 'Users revoked on this relay', [], (m) =>
+    m.inc(read().counters.revocations),
   );
   counter('turn_refresh_total', 'Refresh requests accepted', [], (m) => m.inc(read().counters.refreshes));
 }

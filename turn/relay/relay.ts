@@ -29,6 +29,8 @@ export interface RelayStats {
 export interface Relay {
   readonly address: RelayAddress;
   stats(): RelayStats;
+  /** See {@link RelayControl.revokeUser} (relay-control.ts). */
+  revokeUser(userId: string, credentialsExpiringBy: number): void;
   /** Idempotent; resolves when every socket and timer the relay opened is closed. */
   close(): Promise<void>;
 }

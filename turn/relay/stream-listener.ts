@@ -177,6 +177,7 @@ export class StreamListener {
         if (socket.destroyed || socket.writableLength > o.sendBufferBytes) o.counters.droppedBandwidth++;
         else socket.write(buf);
       },
+      close: () => socket.destroy(),
     };
     const reader = new FrameReader();
     socket.setTimeout(o.idleMs, () => {

@@ -42,6 +42,7 @@ import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { listenAddresses } from './listen-addresses.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
 import { RelayPorts, bindUdp } from './relay-ports.js';
+import { Revocations } from './revocations.js';
 import { SOFTWARE, TURN_SERVER_DEFAULTS, type Limits, type TurnServerOptions } from './options.js';
 import type { Relay, RelayAddress, RelayStats } from './relay.js';
 
@@ -66,6 +67,7 @@ export class TurnServer implements Relay {
   private readonly ports: RelayPorts;
   private readonly policy: PeerPolicy;
   private readonly nonces: NonceIssuer;
+  private readonly revocations: Revocations;
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private closing: Promise<void> | null = null;
@@ -89,6 +91,7 @@ export class TurnServer implements Relay {
       ? createHmac('sha256', secret).update('turn nonce key').digest()
       : randomBytes(32);
     this.nonces = new NonceIssuer(limits.nonceLifetimeSec, this.now, nonceKey);
+    this.revocations = new Revocations(this.now);
     this.allocator = new Allocator({
       options: o,
       limits,
@@ -98,6 +101,7 @@ export class TurnServer implements Relay {
       now: this.now,
       closing: () => this.closing !== null,
       addresses: () => this.address.addresses,
+      revoked: (user, expiresAt) => this.revocations.refuses(user, expiresAt),
       logger: o.logger,
     });
   }
@@ -328,6 +332,7 @@ export class TurnServer implements Relay {
       clientAddress: link.address,
       checkExpiry,
       now: this.now(),
+      revoked: (user, expiresAt) => this.revocations.refuses(user, expiresAt),
     });
   }
 
@@ -416,11 +421,33 @@ export class TurnServer implements Relay {
     allocation.toPeer(data, 0, data.length, peer, false);
   }
 
-  /** Delete expired allocations (closing their sockets), permissions, channels and reservations. */
+  /**
+   * Revoke a user: every allocation of theirs goes now (relay sockets, permissions and channels; a TCP or
+   * TLS client's connection is closed too), with the ports they reserved, and from now on any credential
+   * of theirs expiring at or before `credentialsExpiringBy` (unix seconds) gets 401, as a bad credential
+   * would. A credential expiring later (minted after the revocation) is accepted.
+   */
+  revokeUser(userId: string, credentialsExpiringBy: number): void {
+    this.revocations.revoke(userId, credentialsExpiringBy);
+    const allocations = this.table.ofUser(userId);
+    for (const a of allocations) {
+      void this.table.remove(a);
+      a.client.close?.();
+    }
+    const reservations = this.ports.releaseUser(userId);
+    this.counters.revocations++;
+    this.log?.info(
+      { user: userId, credentialsExpiringBy, allocations: allocations.length, reservations },
+      'user revoked on the relay',
+    );
+  }
+
+  /** Delete expired allocations (closing their sockets), permissions, channels, reservations, revocations. */
   sweep(): void {
     const now = this.now();
     this.table.sweep(now);
     this.ports.sweep(now);
+    this.revocations.sweep(now);
   }
 
   close(): Promise<void> {
