@@ -35,7 +35,8 @@ export function isRelayIpcMessage(m: unknown): m is RelayIpcMessage {
 export async function runBundledRelay(config: TurnConfig, logLevel: string): Promise<void> {
   const send = (m: RelayIpcMessage) => process.send?.(m);
   const logger = pino({ level: logLevel, base: { component: 'turn' } });
-  const relay = await startRelay({ ...config, logger });
+  // Signaling announces its rooms' addresses to this relay, so room scope is on unless configured off.
+  const relay = await startRelay({ ...config, roomScope: config.roomScope ?? 'on', logger });
   process.on('message', (m: unknown) => {
     if (!isRelayControlEnvelope(m)) return;
     const command = parseRelayControlMessage(m);

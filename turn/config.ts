@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from './peer-policy.js';
 import { parseExternalIps, type ExternalMapping } from './relay/listen-addresses.js';
+import type { RoomScopeMode } from './relay/room-scope.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -135,6 +136,21 @@ const keys = {
     description:
       'TURN-over-TCP/TLS connections one client address (IPv6: its /64) may hold at once, TCP and TLS together; more from it are closed at accept while others are served',
   },
+  /**
+   * No default here: the relay `npm start` embeds hears signaling's room announcements and turns scope on
+   * when this is unset; the standalone relay (`npm run start:turn`) hears none and leaves it off.
+   */
+  TURN_ROOM_SCOPE: {
+    schema: z.enum(['on', 'off', 'strict']),
+    description:
+      'room scope: on grants a room-bound credential permissions only toward addresses its room announced or its allocations on this relay use (403 otherwise), unscoped credentials unchanged; strict also refuses unscoped credentials; off. Unset: on for the relay npm start embeds, off for npm run start:turn',
+  },
+  TURN_ROOM_SCOPE_WAIT_MS: {
+    schema: z.coerce.number().int().min(0).max(10_000),
+    default: '1000',
+    description:
+      'how long a permission toward an address its room has not announced yet waits for the announcement before 403, ms',
+  },
   TURN_MAX_LIFETIME: {
     schema: positive,
     default: '3600',
@@ -168,6 +184,9 @@ export interface TurnConfig {
   userQuota: number;
   totalQuota: number;
   maxStreamsPerIp: number;
+  /** Unset: the entry point decides (on when embedded by `npm start`, off standalone). */
+  roomScope: RoomScopeMode | undefined;
+  roomScopeWaitMs: number;
   maxLifetimeSec: number;
   bandwidthBps: number | undefined;
   metricsPort: number;
@@ -203,6 +222,8 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     userQuota: v.TURN_USER_QUOTA as number,
     totalQuota: v.TURN_TOTAL_QUOTA as number,
     maxStreamsPerIp: v.TURN_MAX_STREAMS_PER_IP as number,
+    roomScope: v.TURN_ROOM_SCOPE as RoomScopeMode | undefined,
+    roomScopeWaitMs: v.TURN_ROOM_SCOPE_WAIT_MS as number,
     maxLifetimeSec: v.TURN_MAX_LIFETIME as number,
     bandwidthBps: v.TURN_BANDWIDTH_BPS as number | undefined,
     metricsPort: v.TURN_METRICS_PORT as number,

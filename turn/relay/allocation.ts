@@ -87,6 +87,8 @@ export class Allocation {
     readonly relays: readonly RelaySocket[],
     readonly username: string,
     readonly userId: string,
+    /** The room its credential is bound to (room scope); undefined for an unscoped credential. */
+    readonly room: string | undefined,
     public expiresAt: number,
     /** The Allocate success response, re-sent for a retransmitted Allocate (RFC 8656 §7.2). */
     readonly allocateTransactionId: Buffer,

@@ -55,7 +55,15 @@ export class NonceIssuer {
 }
 
 export type AuthResult =
-  | { ok: true; username: string; userId: string; expiresAt: number; key: Buffer }
+  | {
+      ok: true;
+      username: string;
+      userId: string;
+      expiresAt: number;
+      /** The room the credential is bound to; undefined for an unscoped one. */
+      room: string | undefined;
+      key: Buffer;
+    }
   | { ok: false; code: 400 | 401 | 438; reason: string };
 
 /**
@@ -96,7 +104,8 @@ export function authenticate(
     if (!verifyIntegrity(message, key)) continue;
     if (options.revoked?.(parsed.userId, parsed.expiresAt))
       return { ok: false, code: 401, reason: 'Unauthorized' };
-    return { ok: true, username, userId: parsed.userId, expiresAt: parsed.expiresAt, key };
+    const { userId, expiresAt, room } = parsed;
+    return { ok: true, username, userId, expiresAt, room, key };
   }
   return { ok: false, code: 401, reason: 'Unauthorized' };
 }

@@ -7,7 +7,6 @@
  * validates what it receives with {@link parseRelayControlMessage}: a message's shape is never trusted.
  */
 import { z } from 'zod';
-import type { Relay } from './relay.js';
 
 export interface RelayControl {
   /**
@@ -18,7 +17,18 @@ export interface RelayControl {
    * minted afterwards expires later and is accepted. The relay forgets the entry once that time passes.
    */
   revokeUser(userId: string, credentialsExpiringBy: number): void;
+  /**
+   * The IP addresses peers of `room` use, taken from the candidates (and SDP) signaling relays for them:
+   * with room scope on, allocations made with credentials bound to `room` may be permitted toward them.
+   * Announce again whenever new candidates pass; an address is kept an hour after its last announcement
+   * (room-addresses.ts). Entries that are not IP literals (mDNS names) are ignored; at most
+   * {@link MAX_ANNOUNCED_ADDRESSES} per call.
+   */
+  announceRoomAddresses(room: string, addresses: readonly string[]): void;
 }
+
+/** Addresses one announcement may carry; a longer list is split by the caller. */
+export const MAX_ANNOUNCED_ADDRESSES = 64;
 
 /** The largest unix time in seconds accepted (year 36812): keeps the figure an exact integer. */
 const MAX_UNIX_SECONDS = 2 ** 40;
@@ -36,7 +46,15 @@ const revokeUser = z.strictObject({
   credentialsExpiringBy: z.number().int().min(0).max(MAX_UNIX_SECONDS),
 });
 
-const relayControlMessage = z.discriminatedUnion('op', [revokeUser]);
+const announceRoomAddresses = z.strictObject({
+  type: z.literal('relay-control'),
+  op: z.literal('announce-room-addresses'),
+  room: z.string().min(1).max(256),
+  // An IPv6 literal with a zone is at most 45 + a short zone; longer strings are not addresses.
+  addresses: z.array(z.string().max(64)).max(MAX_ANNOUNCED_ADDRESSES),
+});
+
+const relayControlMessage = z.discriminatedUnion('op', [revokeUser, announceRoomAddresses]);
 
 /** One command on the IPC channels between signaling, the supervisor and the relay child. */
 export type RelayControlMessage = z.infer<typeof relayControlMessage>;
@@ -57,9 +75,11 @@ export function applyRelayControl(control: RelayControl, m: RelayControlMessage)
   switch (m.op) {
     case 'revoke-user':
       return control.revokeUser(m.userId, m.credentialsExpiringBy);
+    case 'announce-room-addresses':
+      return control.announceRoomAddresses(m.room, m.addresses);
     default: {
-      const unknown: never = m.op;
-      throw new Error(`unknown relay-control op ${String(unknown)}`);
+      const unknown: never = m;
+      throw new Error(`unknown relay-control command ${JSON.stringify(unknown)}`);
     }
   }
 }
@@ -68,7 +88,7 @@ export function applyRelayControl(control: RelayControl, m: RelayControlMessage)
  * Control of a relay started in this process. Arguments are validated as an IPC message would be, so a
  * caller's mistake fails the same way in both deployments (a RangeError naming the problem).
  */
-export function inProcessRelayControl(relay: Pick<Relay, 'revokeUser'>): RelayControl {
+export function inProcessRelayControl(relay: RelayControl): RelayControl {
   const apply = (m: unknown) => {
     const parsed = parseRelayControlMessage(m);
     if (!parsed) throw new RangeError(`invalid relay-control command: ${JSON.stringify(m)}`);
@@ -77,6 +97,8 @@ export function inProcessRelayControl(relay: Pick<Relay, 'revokeUser'>): RelayCo
   return {
     revokeUser: (userId, credentialsExpiringBy) =>
       apply({ type: 'relay-control', op: 'revoke-user', userId, credentialsExpiringBy }),
+    announceRoomAddresses: (room, addresses) =>
+      apply({ type: 'relay-control', op: 'announce-room-addresses', room, addresses: [...addresses] }),
   };
 }
 
@@ -98,5 +120,7 @@ export function ipcRelayControl(
   return {
     revokeUser: (userId, credentialsExpiringBy) =>
       send({ type: 'relay-control', op: 'revoke-user', userId, credentialsExpiringBy }),
+    announceRoomAddresses: (room, addresses) =>
+      send({ type: 'relay-control', op: 'announce-room-addresses', room, addresses: [...addresses] }),
   };
 }

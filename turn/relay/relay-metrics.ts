@@ -25,6 +25,8 @@ export interface RelayCounters {
   /** TCP/TLS connections closed at accept: every slot taken, or the client's source holds its share. */
   streamsRefusedTotal: number;
   streamsRefusedPerAddress: number;
+  /** CreatePermission or ChannelBind of a room-bound credential toward an address outside its room (403). */
+  roomScopeDenied: number;
   /** Users revoked on this relay (RelayControl.revokeUser). */
   revocations: number;
   /** Allocate outcomes: "success" or the error code. */
@@ -49,6 +51,7 @@ export function newCounters(): RelayCounters {
     streamsRefusedTotal: 0,
     streamsRefusedPerAddress: 0,
     revocations: 0,
+    roomScopeDenied: 0,
     allocate: new Map(),
   };
 }
@@ -125,6 +128,12 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
       m.inc({ reason: 'total' }, c.streamsRefusedTotal);
       m.inc({ reason: 'per_address' }, c.streamsRefusedPerAddress);
     },
+  );
+  counter(
+    'turn_room_scope_denied_total',
+    "Permissions and channel binds refused because the peer is outside the credential's room",
+    [],
+    (m) => m.inc(read().counters.roomScopeDenied),
   );
   counter('turn_revocations_total', 'Users revoked on this relay', [], (m) =>
     m.inc(read().counters.revocations),

@@ -3,6 +3,7 @@
  * and frees them all in `close()`.
  */
 import type { RelayCounters } from './relay-metrics.js';
+import type { RelayControl } from './relay-control.js';
 
 export interface RelayAddress {
   /** UDP port of the STUN/TURN listeners (resolved when 0 was asked for). */
@@ -26,11 +27,10 @@ export interface RelayStats {
   counters: RelayCounters;
 }
 
-export interface Relay {
+/** A relay is also controlled: revokeUser and announceRoomAddresses (relay-control.ts). */
+export interface Relay extends RelayControl {
   readonly address: RelayAddress;
   stats(): RelayStats;
-  /** See {@link RelayControl.revokeUser} (relay-control.ts). */
-  revokeUser(userId: string, credentialsExpiringBy: number): void;
   /** Idempotent; resolves when every socket and timer the relay opened is closed. */
   close(): Promise<void>;
 }

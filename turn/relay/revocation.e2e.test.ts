@@ -103,7 +103,10 @@ describe('revokeUser on the relay', () => {
   });
 
   it('refuses a malformed command the same way the IPC path does', () => {
-    const control = inProcessRelayControl({ revokeUser: () => undefined });
+    const control = inProcessRelayControl({
+      revokeUser: () => undefined,
+      announceRoomAddresses: () => undefined,
+    });
     expect(() => control.revokeUser('a:b', 1)).toThrow(RangeError);
     expect(() => control.revokeUser('', 1)).toThrow(RangeError);
     expect(() => control.revokeUser('a', 1.5)).toThrow(RangeError);
