@@ -1,9 +1,10 @@
 /**
  * Relay-control over IPC through the real process tree of `npm start`: the real supervisor, the real
  * bundled relay child, and a stand-in signaling child (test-support/relay-control-harness.ts) that revokes
- * a user with ipcRelayControl() once the relay reports an allocation. The allocation is torn down, the
- * old credential refused and a later one accepted; a malformed command is dropped on the way; and a relay
- * child that crashes and restarts is told the revocation again by the supervisor.
+ * a user and announces a room's addresses with ipcRelayControl() once the relay reports an allocation.
+ * The allocation is torn down, the old credential refused and a later one accepted; room scope is on in
+ * the relay child by default and follows the announcement; a malformed command is dropped on the way; and
+ * a relay child that crashes and restarts is told the revocation again by the supervisor.
  */
 import { describe, expect, it } from 'vitest';
 import { closeAfterEach } from '../test-support/cleanup.js';
@@ -25,7 +26,7 @@ async function allocateCode(port: number, cred: { username: string; credential: 
 }
 
 describe('relay-control through the supervisor', () => {
-  it('revokes a user on the relay child from the signaling child, and again after a relay restart', async () => {
+  it('revokes a user and announces room addresses from the signaling child, and revokes again after a relay restart', async () => {
     const port = await freeUdpPort();
     const old = mint('mallory', 600);
     const proc: Proc = startScript('test-support/relay-control-harness.ts', [], {
@@ -38,6 +39,9 @@ describe('relay-control through the supervisor', () => {
       TURN_MAX_PORT: '36499',
       HARNESS_REVOKE_USER: 'mallory',
       HARNESS_REVOKE_BY: String(old.expiresAt),
+      HARNESS_ROOM: 'room-a',
+      HARNESS_ANNOUNCE: '127.0.0.5',
+      TURN_ROOM_SCOPE_WAIT_MS: '200',
     });
     defer(proc, async (p) => {
       p.kill('SIGTERM');
@@ -54,6 +58,13 @@ describe('relay-control through the supervisor', () => {
 
     expect((await allocateCode(port, old)).code).toBe(401);
     expect((await allocateCode(port, mint('mallory', 1200))).code).toBe(0);
+
+    // Room scope is on in the relay child by default, and follows what signaling announced.
+    const scoped = mintTurnCredential({ secret: SECRET, userId: 'bob', ttlSeconds: 600, room: 'room-a' });
+    const bob = await allocateCode(port, scoped);
+    expect(bob.code).toBe(0);
+    expect((await bob.client.createPermission({ address: '127.0.0.5', port: 9 })).code).toBe(0);
+    expect((await bob.client.createPermission({ address: '127.0.0.6', port: 9 })).code).toBe(403);
 
     // A relay child that dies comes back knowing the revocation.
     const pid = Number(/relay running \(pid (\d+)\)/.exec(proc.output())?.[1]);
