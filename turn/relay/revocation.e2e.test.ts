@@ -1,5 +1,5 @@
 /**
- * Revoking a user on the relay, over real sockets: the user's UDP and TCP allocations are torn down within
+ * Revoking a user on the relay, over real sockets: the user's UDP, TCP and TLS allocations are torn down within
  * a second (relay sockets closed, TCP connection closed, nothing more relayed), another user's allocation
  * is untouched, the old credential is refused with 401 from then on, and a credential minted after the
  * revocation (expiring later than its cutoff) is accepted. The IPC path through the supervisor is in
@@ -12,13 +12,13 @@ import { TurnClient, udpSocket, until } from '../../test-support/turn-client.js'
 import { mintTurnCredential, type TurnCredential } from '../credentials/rest-credentials.js';
 import { inProcessRelayControl } from './relay-control.js';
 import { Revocations } from './revocations.js';
-import { TurnServer } from './turn-server.js';
+import { TurnServer, type TurnServerOptions } from './turn-server.js';
 
 const defer = closeAfterEach();
 const SECRET = 'revocation-secret';
 const server = (r: TurnServer) => ({ host: '127.0.0.1', port: r.address.port });
 
-async function relay(): Promise<TurnServer> {
+async function relay(options: Partial<TurnServerOptions> = {}): Promise<TurnServer> {
   const r = await TurnServer.start(
     testRelayOptions({
       realm: 'revoke.test',
@@ -26,6 +26,7 @@ async function relay(): Promise<TurnServer> {
       minPort: 37000,
       maxPort: 37999,
       hosts: ['127.0.0.1'],
+      ...options,
     }),
   );
   return defer(r, (x) => x.close());
@@ -86,6 +87,25 @@ describe('revokeUser on the relay', () => {
     const overTcp = await client(r, old, 'tcp');
     expect((await overTcp.allocate()).code).toBe(401);
     expect(r.stats().counters.allocate.get('401')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('closes the TLS connection of a revoked user with its allocation', async () => {
+    const r = await relay({ tlsPort: 0 });
+    const cred = mint('mallory');
+    const c = defer(
+      await TurnClient.connectStream(
+        { host: '127.0.0.1', port: r.address.tlsPort! },
+        cred.username,
+        cred.credential,
+        { transport: 'tls', tls: { rejectUnauthorized: false } },
+      ),
+      (x) => x.close(),
+    );
+    expect((await c.allocate()).code).toBe(0);
+    const closed = new Promise<void>((resolve) => c.stream!.once('close', () => resolve()));
+    r.revokeUser('mallory', cred.expiresAt);
+    await closed;
+    expect(await until(() => r.stats().allocations === 0 && r.stats().tcpConnections === 0, 1000)).toBe(true);
   });
 
   it('accepts a credential minted after the revocation, expiring later than its cutoff', async () => {
