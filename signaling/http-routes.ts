@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mintDevToken, type TokenVerifier } from './auth/token-verifier.js';
+import { grantsRoom, mintDevToken, type TokenVerifier } from './auth/token-verifier.js';
 import { ERROR_CODES, httpStatusOf, roomNameSchema, type HttpErrorCode } from './protocol/index.js';
 import type { IceRequest, IceServerGrant } from './ice/ice-servers.js';
 import { hostFromHeader, regionFromQuery } from './ice/ice-servers.js';
@@ -84,7 +84,8 @@ export async function handleHttp(
 /**
  * POST /v1/turn-credentials with `Authorization: Bearer <jwt>`. The body follows the TURN REST API
  * (draft-uberti-behave-turn-rest-00 §2.2: username, password, ttl, uris) and adds `iceServers`, ready to
- * hand to RTCPeerConnection. `?region=<label>` orders relays of that region first.
+ * hand to RTCPeerConnection. `?region=<label>` orders relays of that region first. The credentials are
+ * bound to one room (`?room=`, or the token's only room), never longer-lived than the token.
  */
 function turnCredentials(req: IncomingMessage, url: URL, res: ServerResponse, ctx: RouteContext): void {
   const auth = req.headers.authorization;
@@ -105,7 +106,16 @@ function turnCredentials(req: IncomingMessage, url: URL, res: ServerResponse, ct
       'www-authenticate': 'Bearer error="invalid_token"',
     });
   }
+  // Credentials are bound to one room (a room-scoped relay lets them reach only its peers): the one asked
+  // for with ?room=, or the token's only room.
+  const granted = verified.grant.rooms;
+  const only = granted !== '*' && granted.size === 1 ? [...granted][0] : undefined;
+  const room = url.searchParams.get('room') ?? only;
+  if (room === undefined || !roomNameSchema.safeParse(room).success)
+    return refuse(res, 'bad_request', 'name the room the credentials are for: ?room=<room>');
+  if (!grantsRoom(verified.grant, room)) return refuse(res, 'forbidden', 'token does not grant this room');
   const grant = ctx.iceServers({
+    room,
     userId: verified.grant.userId,
     hint: { host: hostFromHeader(req.headers.host), region: regionFromQuery(url) },
     notAfter: verified.grant.expiresAt,

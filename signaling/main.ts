@@ -20,6 +20,7 @@ import type { RelayAddress, RelayStats } from '../turn/relay/relay.js';
 import { newCounters } from '../turn/relay/relay-metrics.js';
 import { isRelayIpcMessage, runBundledRelay } from './bundled-relay-process.js';
 import { runSupervisor } from './supervisor.js';
+import { ipcRelayControl } from '../turn/relay/relay-control.js';
 
 /** The bundled relay as signaling sees it from its own process: where it listens, and figures over IPC. */
 interface BundledRelay {
@@ -210,6 +211,8 @@ async function runSignaling(
     embeddedRelay: relay ? relay.address : null,
     relays,
     processMetrics: true,
+    // Under the supervisor the relay is a sibling process: revocations and room addresses go over IPC.
+    relayControl: relay ? ipcRelayControl() : null,
     ...(bus ? { bus } : {}),
   });
   // The embedded relay's figures are served on signaling's /metrics.

@@ -21,6 +21,8 @@ import type { Revocation } from './rooms/room-bus.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { buildIceServers, hostFromHeader, regionFromQuery, type IceRequest } from './ice/ice-servers.js';
 import { registryFromConfig } from './ice/registry-from-config.js';
+import { turnUserId } from './ice/ice-servers.js';
+import type { RelayControl } from '../turn/relay/relay-control.js';
 import type { BundledRelayPorts, RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
@@ -42,14 +44,8 @@ export interface SignalingServerDeps {
   processMetrics?: boolean;
   /** The one clock of this server: token expiry, heartbeat, resume windows, relay probes. */
   clock?: Clock;
-  /** Tells the bundled relay of revocations (and room addresses); none when no relay runs beside us. */
-  relayControl?: RelayControlLike | null;
-}
-
-/** The part of the bundled relay's control surface signaling uses. */
-export interface RelayControlLike {
-  revokeUser(userId: string, credentialsExpiringBy: number): void;
-  announceRoomAddresses(room: string, addresses: readonly string[]): void;
+  /** Tells the bundled relay of revocations and room addresses; none when no relay runs beside us. */
+  relayControl?: RelayControl | null;
 }
 
 /** Signals kept for a dropped peer while it may resume. */
@@ -68,7 +64,7 @@ export class SignalingServer {
   private readonly verifier: TokenVerifier;
   readonly clock: Clock;
   readonly revocations: Revocations;
-  private readonly relayControl: RelayControlLike | null;
+  private readonly relayControl: RelayControl | null;
   readonly relays: RelayRegistry;
   private readonly ownsRelays: boolean;
   private readonly connections = new Set<ClientConnection>();
@@ -135,7 +131,7 @@ export class SignalingServer {
       ...(deps.relayControl
         ? {
             announceAddresses: (room: string, addresses: string[]) =>
-              deps.relayControl?.announceRoomAddresses(room, addresses),
+              this.tellRelay('announce', room, addresses),
           }
         : {}),
       verifyToken: (token) => {
@@ -201,6 +197,21 @@ export class SignalingServer {
       : null;
   }
 
+  /** Commands to the bundled relay; one it refuses (a value out of its bounds) is logged, never thrown. */
+  private tellRelay(op: 'revoke', userId: string, credentialsExpiringBy: number): void;
+  private tellRelay(op: 'announce', room: string, addresses: string[]): void;
+  private tellRelay(op: 'revoke' | 'announce', subject: string, arg: number | string[]): void {
+    const control = this.relayControl;
+    if (!control) return;
+    try {
+      // The relay knows users by the id in their TURN usernames.
+      if (op === 'revoke') control.revokeUser(turnUserId(subject), arg as number);
+      else control.announceRoomAddresses(subject, arg as string[]);
+    } catch (err) {
+      this.log.warn({ err, op }, 'relay control command refused');
+    }
+  }
+
   /** Load the revocations made before this instance started (call before serving). */
   async loadRevocations(): Promise<void> {
     for (const r of await this.bus.revocations()) this.revocations.add(r);
@@ -225,7 +236,7 @@ export class SignalingServer {
           .leave(membership.room, membership.peerId, 'kicked', membership.sessionId)
           .catch((err: unknown) => this.log.warn({ err }, 'revocation: freeing a seat failed'));
     }
-    this.relayControl?.revokeUser(revocation.userId, revocation.credentialsExpiringBy);
+    this.tellRelay('revoke', revocation.userId, revocation.credentialsExpiringBy);
     this.log.warn({ user: revocation.userId, by: revocation.by, closed }, 'user revoked');
   }
 

@@ -97,7 +97,8 @@ export class Dispatcher {
         return;
       }
       case 'turn-credentials': {
-        const grant = this.ice(conn);
+        // Credentials are bound to the room the connection is in: outside one there is nothing to relay.
+        const grant = this.ice(conn, this.requireMembership(conn).room);
         conn.send({
           type: 'turn-credentials',
           iceServers: grant.iceServers,
@@ -120,11 +121,12 @@ export class Dispatcher {
     }
   }
 
-  private ice(conn: ClientConnection): IceServerGrant {
+  private ice(conn: ClientConnection, room: string): IceServerGrant {
     return this.options.iceServers({
       userId: conn.grant.userId,
       hint: conn.relayHint,
       notAfter: conn.grant.expiresAt,
+      room,
     });
   }
 
@@ -164,7 +166,7 @@ export class Dispatcher {
     if (!outcome.ok) throw new ProtocolError('room_full');
     const membership = { room: message.room, peerId: member.peerId, sessionId };
     conn.membership = membership;
-    const ice = this.ice(conn);
+    const ice = this.ice(conn, message.room);
     // The welcome goes out before anything queued for the peer, which attach then flushes.
     conn.send({
       type: 'welcome',

@@ -34,7 +34,7 @@ async function callThrough(port: number, transport: 'udp' | 'tcp' = 'udp'): Prom
     expect(peer.iceServers).toContainEqual(
       expect.objectContaining({
         urls: turnUrl(port, transport),
-        username: expect.stringMatching(/^\d+:\w+$/),
+        username: expect.stringMatching(/^\d+:\w+:[\w-]+$/), // bound to the room
       }),
     );
 
