@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { decideUpgrade, selectSubprotocol } from './auth/upgrade-auth.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import type { SignalingConfig } from './config.js';
-import { ClientConnection } from './connection/client-connection.js';
+import { ClientConnection, type ConnectionContext } from './connection/client-connection.js';
 import { Heartbeat } from './connection/heartbeat.js';
 import { handleHttp } from './http-routes.js';
 import { SignalingMetrics } from './metrics.js';
@@ -65,6 +65,8 @@ export class SignalingServer {
   readonly clock: Clock;
   readonly revocations: Revocations;
   private readonly relayControl: RelayControl | null;
+  /** What every connection shares (one object, not one per connection). */
+  private readonly connectionContext: ConnectionContext;
   readonly relays: RelayRegistry;
   private readonly ownsRelays: boolean;
   private readonly connections = new Set<ClientConnection>();
@@ -178,6 +180,14 @@ export class SignalingServer {
       this.upgrade(req, socket, head),
     );
     this.heartbeat = new Heartbeat(() => this.connections, config.heartbeatIntervalMs, clock);
+    this.connectionContext = {
+      limits: config.limits,
+      clock,
+      clockSkewSec: config.jwt.clockSkewSec,
+      metrics: this.metrics,
+      log: this.log,
+      onMessage: (c, message) => this.dispatcher.dispatch(c, message),
+    };
     const adminContext = {
       bus: this.bus,
       verifier,
@@ -321,14 +331,7 @@ export class SignalingServer {
         host: hostFromHeader(req.headers.host),
         region: regionFromQuery(new URL(req.url ?? '/', 'http://placeholder')),
       },
-      {
-        limits: this.config.limits,
-        clock: this.clock,
-        clockSkewSec: this.config.jwt.clockSkewSec,
-        metrics: this.metrics,
-        log: this.log,
-        onMessage: (c, message) => this.dispatcher.dispatch(c, message),
-      },
+      this.connectionContext,
     );
     this.connections.add(conn);
     ws.on('error', (err) => conn.log.debug({ err }, 'socket error'));

@@ -63,8 +63,6 @@ export class ClientConnection implements Beating {
   private currentGrant: Grant;
   /** Closes the connection when its token expires; re-armed by each renewal. */
   private expiry: unknown = null;
-  private readonly limits: ConnectionLimits;
-  private readonly metrics: SignalingMetrics;
 
   constructor(
     private readonly ws: WebSocket,
@@ -74,10 +72,8 @@ export class ClientConnection implements Beating {
     readonly relayHint: RelayHint,
     private readonly context: ConnectionContext,
   ) {
-    this.limits = context.limits;
-    this.metrics = context.metrics;
     this.currentGrant = grant;
-    this.bucket = new TokenBucket(this.limits.ratePerSecond, this.limits.rateBurst);
+    this.bucket = new TokenBucket(context.limits.ratePerSecond, context.limits.rateBurst);
     this.armExpiry();
     ws.on('pong', () => (this.alive = true));
     ws.on('message', (data, isBinary) => this.receive(data, isBinary));
@@ -125,16 +121,16 @@ export class ClientConnection implements Beating {
       this.ws.send(frame.json);
     } catch (err) {
       this.log.warn({ err, type: frame.type }, 'send failed');
-      this.metrics.errors.inc({ code: 'internal' });
+      this.context.metrics.errors.inc({ code: 'internal' });
       return;
     }
-    this.metrics.messagesOut.inc({ type: frame.type });
+    this.context.metrics.messagesOut.inc({ type: frame.type });
     // A reader that cannot keep up must not grow our memory without bound (ws buffers without limit).
-    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) this.fail('backpressure', true);
+    if (this.ws.bufferedAmount > this.context.limits.maxBufferedBytes) this.fail('backpressure', true);
   }
 
   sendError(code: ErrorCode, replyTo?: RequestId, message: string = ERROR_CODES[code].message): void {
-    this.metrics.errors.inc({ code });
+    this.context.metrics.errors.inc({ code });
     this.send({ type: 'error', code, message, ...(replyTo !== undefined ? { replyTo } : {}) });
   }
 
@@ -150,7 +146,7 @@ export class ClientConnection implements Beating {
   fail(code: ErrorCode, hard = false): void {
     if (this.closing) return;
     this.closing = true;
-    this.metrics.errors.inc({ code });
+    this.context.metrics.errors.inc({ code });
     this.log.info({ code }, 'closing connection');
     if (hard) this.ws.terminate();
     else this.ws.close(ERROR_CODES[code].close, code);
@@ -172,7 +168,7 @@ export class ClientConnection implements Beating {
     this.alive = true;
     // Every frame costs a token, oversize and malformed ones included: refusing them is work too.
     if (!this.bucket.take()) {
-      this.metrics.errors.inc({ code: 'rate_limited' });
+      this.context.metrics.errors.inc({ code: 'rate_limited' });
       const now = performance.now();
       if (now - this.lastRateError >= RATE_ERROR_INTERVAL_MS) {
         this.lastRateError = now;
@@ -181,7 +177,7 @@ export class ClientConnection implements Beating {
       return;
     }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
-    if (size > this.limits.maxMessageBytes) return this.sendError('payload_too_large');
+    if (size > this.context.limits.maxMessageBytes) return this.sendError('payload_too_large');
     if (isBinary) return this.sendError('bad_message', undefined, 'Binary frames are not accepted');
     let raw: unknown;
     try {
@@ -200,7 +196,7 @@ export class ClientConnection implements Beating {
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
       return this.sendError('bad_message', replyTo, `${where}${issue?.message ?? 'invalid message'}`);
     }
-    this.metrics.messagesIn.inc({ type: parsed.data.type });
+    this.context.metrics.messagesIn.inc({ type: parsed.data.type });
     try {
       this.context.onMessage(this, parsed.data);
     } catch (err) {
