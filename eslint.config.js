@@ -28,6 +28,24 @@ export default tseslint.config(
     },
   },
   {
+    // The SDK's browser code: no zod (the protocol's light entry instead), nothing of Node, no packages.
+    files: ['sdk/**/*.ts', 'signaling/protocol/light/**/*.ts'],
+    ignores: ['**/*.test.ts', 'sdk/build-*.ts', 'sdk/node.ts', 'sdk/platform/node.ts', '**/generate.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['zod', 'zod/*', '**/signaling/protocol/index.js', 'node:*', 'ws', '@roamhq/wrtc'],
+              message: 'The browser entry stays small and Node-free: use signaling/protocol/light/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test-support/**', 'bench/**'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -5,7 +5,7 @@
  */
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
-import { connect } from '../sdk/index.js';
+import { connect } from '../sdk/node.js';
 import type { IceServer } from '../signaling/protocol/index.js';
 import { startSignaling } from '../test-support/signaling.js';
 import { median, round } from './stats.js';

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { BROWSER_BUNDLE_BUDGET_BYTES, bundleSizes } from './bundle-size.js';
 import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
 import {
   SECRET as RELAY_SECRET,
@@ -288,6 +289,23 @@ async function meshFigures(): Promise<void> {
   }
 }
 
+/** Bundle sizes are deterministic: one build each, no repetition. */
+async function bundleFigures(): Promise<void> {
+  const { ours, references } = await bundleSizes();
+  const kb = (bytes: number) => round(bytes / 1024, 1);
+  for (const ref of references) {
+    record(
+      { figure: 'browser bundle, minified + gzip', unit: 'KB', better: 'lower', referenceName: ref.name },
+      [kb(ours.gzipBytes)],
+      [kb(ref.gzipBytes)],
+    );
+  }
+  note(
+    `browser bundle: ${kb(ours.minifiedBytes)} KB minified, ${kb(ours.gzipBytes)} KB gzip ` +
+      `(budget ${kb(BROWSER_BUNDLE_BUDGET_BYTES)} KB gzip)`,
+  );
+}
+
 async function main(): Promise<void> {
   const machine = {
     cores: cpus().length,
@@ -301,6 +319,7 @@ async function main(): Promise<void> {
   process.stderr.write(
     `command: npm run bench${quick ? ' -- --quick' : ''}; repetitions ${REPEATS}, ${SECONDS}s per load phase\n`,
   );
+  await bundleFigures();
 
   await paired(
     'signaling relay throughput',

@@ -2,13 +2,11 @@
  * Browser bundle of the SDK: one ESM file, `demo/public/vendor/relay-sdk.js` by default
  * (`npx tsx sdk/build-browser.ts [outfile]`).
  *
- * - simple-peer is aliased to its prebuilt `simplepeer.min.js`, which carries its own `process`/`Buffer`
- *   shims: bundling its sources naively leaves Node globals behind and Chromium fails with
- *   "global is not defined". `global` is also defined as `globalThis` for anything else.
- * - The Node platform module (ws, @roamhq/wrtc) is replaced by a stub; browsers use their own globals.
+ * The entry is the package's browser entry (`sdk/index.ts`): it imports nothing of Node and no package
+ * at all (WebRTC is the page's own RTCPeerConnection), so no shims, aliases or stubs are needed; this is
+ * what an app's bundler does with the installed package too (`sdk/package.e2e.test.ts`).
  */
-import { build, type Plugin } from 'esbuild';
-import { createRequire } from 'node:module';
+import { build } from 'esbuild';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -16,24 +14,7 @@ export const DEFAULT_BROWSER_BUNDLE = fileURLToPath(
   new URL('../demo/public/vendor/relay-sdk.js', import.meta.url),
 );
 
-const stubNodePlatform: Plugin = {
-  name: 'stub-node-platform',
-  setup(b) {
-    b.onResolve({ filter: /platform\/node\.js$/ }, (args) => ({
-      path: args.path,
-      namespace: 'relay-node-stub',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'relay-node-stub' }, () => ({
-      contents:
-        "export function nodePlatform() { throw new Error('relay-sdk: the Node platform is not in the browser bundle'); }\n" +
-        'export const NodeMediaStream = undefined;\n',
-      loader: 'js',
-    }));
-  },
-};
-
 export async function buildBrowserBundle(outfile = DEFAULT_BROWSER_BUNDLE, minify = true): Promise<string> {
-  const require = createRequire(import.meta.url);
   await build({
     absWorkingDir: ROOT,
     entryPoints: ['sdk/index.ts'],
@@ -44,9 +25,6 @@ export async function buildBrowserBundle(outfile = DEFAULT_BROWSER_BUNDLE, minif
     target: ['chrome110', 'firefox110', 'safari16'],
     minify,
     sourcemap: true,
-    define: { global: 'globalThis' },
-    alias: { 'simple-peer': require.resolve('simple-peer/simplepeer.min.js') },
-    plugins: [stubNodePlatform],
     logLevel: 'warning',
   });
   return outfile;

@@ -1,10 +1,8 @@
 /** `connect()`: options with their defaults, the platform, and a Room resolved once welcomed. */
-import type { IceServer } from '../signaling/protocol/index.js';
+import type { IceServer } from '../signaling/protocol/light/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULTS } from './defaults.js';
-import { SdkError } from './errors.js';
-import type { Link } from './peer/link.js';
-import { browserPlatform, hasBrowserWebRtc } from './platform/browser.js';
+import type { Link, LinkOptions } from './peer/link.js';
 import type { Platform } from './platform/platform.js';
 import { Room, type MemberMeta } from './room.js';
 import { ExponentialBackoffPolicy, type ReconnectPolicy } from './signaling/reconnect-policy.js';
@@ -20,7 +18,10 @@ export interface ConnectOptions {
   getToken?: () => Promise<string>;
   /** Shown to other members (display name and the like). */
   meta?: MemberMeta;
-  /** WebRTC and WebSocket implementation. Default: the browser's, or Node's (ws + @roamhq/wrtc). */
+  /**
+   * WebRTC and WebSocket implementation. Default: the page's globals in a browser; in Node (the package's
+   * `node` entry) `ws` and `@roamhq/wrtc`, optional peer dependencies the app installs.
+   */
   platform?: Platform;
   /** Default: exponential backoff with full jitter, see `DEFAULTS.reconnect*`. */
   reconnectPolicy?: ReconnectPolicy;
@@ -46,7 +47,10 @@ export interface ConnectOptions {
   retransmitMs?: number;
   /** Count; default `DEFAULTS.maxUnackedMessages`. */
   maxUnackedMessages?: number;
-  /** Frames per second; default `DEFAULTS.fallbackRatePerSecond`. */
+  /**
+   * Frames per second at most; default: `DEFAULTS.fallbackShareOfServerRate` of the rate the server
+   * announces in its welcome.
+   */
   fallbackRatePerSecond?: number;
   /** Frames; default `DEFAULTS.fallbackBurst`. */
   fallbackBurst?: number;
@@ -58,23 +62,22 @@ export interface ConnectOptions {
   turnRefreshMarginMs?: number;
   /** ms; default `DEFAULTS.orphanGraceMs`. */
   orphanGraceMs?: number;
+  /** Count; default `DEFAULTS.iceRestartAttempts`. */
+  iceRestartAttempts?: number;
+  /** ms; default `DEFAULTS.plainPeerOfferDelayMs`. */
+  plainPeerOfferDelayMs?: number;
   /** @internal Replace the link implementation (tests). */
-  linkFactory?: (initiator: boolean, config: RTCConfiguration) => Link;
+  linkFactory?: (options: LinkOptions) => Link;
 }
 
-async function defaultPlatform(): Promise<Platform> {
-  if (hasBrowserWebRtc()) return browserPlatform();
-  try {
-    // Resolved only in Node; the browser bundle maps this module to a stub.
-    const { nodePlatform } = await import('./platform/node.js');
-    return nodePlatform();
-  } catch (err) {
-    throw new SdkError('platform_unsupported', undefined, { cause: err });
-  }
-}
-
-/** Join a room; resolves once the server has welcomed us, rejects with an `SdkError` otherwise. */
-export async function connect(options: ConnectOptions): Promise<Room> {
+/**
+ * Join a room; resolves once the server has welcomed us, rejects with an `SdkError` otherwise. Each entry
+ * of the package (`index.ts` for browsers, `node.ts` for Node) calls this with its own default platform.
+ */
+export async function openRoom(
+  options: ConnectOptions,
+  defaultPlatform: () => Promise<Platform>,
+): Promise<Room> {
   const platform = options.platform ?? (await defaultPlatform());
   const pick = <K extends keyof typeof DEFAULTS & keyof ConnectOptions>(key: K): number =>
     options[key] ?? DEFAULTS[key];
@@ -101,13 +104,15 @@ export async function connect(options: ConnectOptions): Promise<Room> {
       maxUnackedMessages: pick('maxUnackedMessages'),
       maxHeldMessages: DEFAULTS.maxHeldMessages,
       maxQueuedSignals: DEFAULTS.maxQueuedSignals,
+      plainPeerOfferDelayMs: pick('plainPeerOfferDelayMs'),
+      iceRestartAttempts: pick('iceRestartAttempts'),
     },
     iceServers: options.iceServers,
     iceTransportPolicy: options.iceTransportPolicy ?? 'all',
     statsIntervalMs: pick('statsIntervalMs'),
     turnRefreshMarginMs: pick('turnRefreshMarginMs'),
     orphanGraceMs: pick('orphanGraceMs'),
-    fallbackRatePerSecond: pick('fallbackRatePerSecond'),
+    fallbackRatePerSecond: options.fallbackRatePerSecond ?? Infinity,
     fallbackBurst: pick('fallbackBurst'),
     unreliableChannelId: DEFAULTS.unreliableChannelId,
     frameOverheadBytes: DEFAULTS.frameOverheadBytes,

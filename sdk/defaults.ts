@@ -9,8 +9,23 @@ export const DEFAULTS = {
   p2pConnectTimeoutMs: 8_000,
   /** ms between attempts at a fresh peer link while a pair is on the WebSocket path. */
   iceRetryIntervalMs: 10_000,
-  /** ms a link may sit in ICE `disconnected` before it is treated as failed and replaced. */
+  /**
+   * ms a link may sit in ICE `disconnected` before ICE is restarted on it (a `failed` ICE restarts at
+   * once); a restart not connected within `p2pConnectTimeoutMs` is tried again, up to
+   * `iceRestartAttempts` in all, and then the link is replaced.
+   */
   iceDisconnectedGraceMs: 4_000,
+  /** ICE restarts tried on a link (each given `p2pConnectTimeoutMs`) before it is replaced. */
+  iceRestartAttempts: 2,
+  /**
+   * ms a peer that does not run this SDK (no `~sdk` in its member meta) gets to send the first offer
+   * before we send ours; either way we are the polite side toward it.
+   */
+  plainPeerOfferDelayMs: 1_000,
+  /** Received-packet loss in percent above which a link's quality is `poor`. */
+  poorLossPercent: 5,
+  /** Round-trip time in ms above which a link's quality is `poor`. */
+  poorRttMs: 400,
   /** ms between `getStats()` polls that report each pair's path and RTT. */
   statsIntervalMs: 2_000,
   /** ms a receiver waits to batch cumulative acks of reliable messages. */
@@ -22,9 +37,11 @@ export const DEFAULTS = {
   /** Out-of-order reliable messages a receiver holds per pair while waiting for a gap to fill. */
   maxHeldMessages: 4_096,
   /**
-   * Fallback `data` frames per second this client sends through signaling (all pairs together). The
-   * server's default limit is 100 messages/s per connection, shared with signals and pings.
+   * Share of the server's announced message rate (`welcome.limits.ratePerSecond`, per connection) that
+   * fallback `data` frames may use, all pairs together; the rest stays for signals and pings.
    */
+  fallbackShareOfServerRate: 0.5,
+  /** Fallback frames per second before the welcome announces the server's limit (and the cap after). */
   fallbackRatePerSecond: 50,
   /** Burst of fallback `data` frames. */
   fallbackBurst: 80,

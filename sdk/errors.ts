@@ -3,7 +3,7 @@
  * passed through from the server's `error` frames, or one of the SDK's own codes below. Match on `code`,
  * never on the message text.
  */
-import { ERROR_CODES, type ErrorCode } from '../signaling/protocol/index.js';
+import { ERROR_CODES, type ErrorCode } from '../signaling/protocol/light/index.js';
 
 export const SDK_ERROR_CODES = {
   /** No welcome from signaling within `connectTimeoutMs`. */
@@ -24,6 +24,8 @@ export const SDK_ERROR_CODES = {
   token_refresh_failed: 'getToken() failed',
   /** A peer link closed or failed (it is replaced; reported for observability). */
   peer_link_failed: 'Peer link failed',
+  /** `replaceTrack` named a track that is not published. */
+  unknown_track: 'No such published track',
   /** No WebRTC in this environment and no platform given. */
   platform_unsupported: 'No WebRTC platform available',
 } as const;

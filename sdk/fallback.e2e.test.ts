@@ -5,9 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
 import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
-import { DEFAULTS } from './defaults.js';
-import type { Link } from './peer/link.js';
-import { createSimplePeerLink } from './peer/simple-peer-adapter.js';
+import type { Link, LinkOptions } from './peer/link.js';
+import { createRtcLink } from './peer/rtc-link.js';
 import { nodePlatform } from './platform/node.js';
 
 useGenerousPolls();
@@ -108,11 +107,8 @@ describe('link failure mid-stream', () => {
     sig = await startSignaling();
     const links: Link[] = [];
     const platform = nodePlatform();
-    const capture = (initiator: boolean, config: RTCConfiguration) => {
-      const link = createSimplePeerLink(
-        { initiator, config, streams: [], unreliableChannelId: DEFAULTS.unreliableChannelId },
-        platform.wrtc,
-      );
+    const capture = (options: LinkOptions) => {
+      const link = createRtcLink(options, platform.wrtc);
       links.push(link);
       return link;
     };

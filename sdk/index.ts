@@ -1,5 +1,28 @@
-/** The SDK's public API. Everything not exported here is internal and may change. */
-export { connect, type ConnectOptions } from './connect.js';
+/**
+ * The SDK's public API, browser entry: nothing here imports a Node built-in, `ws` or @roamhq/wrtc (Node
+ * apps get `node.ts` through the package's `node` export condition). Everything not exported here is
+ * internal and may change.
+ */
+import { openRoom, type ConnectOptions } from './connect.js';
+import { SdkError } from './errors.js';
+import { browserPlatform, hasBrowserWebRtc } from './platform/browser.js';
+import type { Room } from './room.js';
+
+export type { ConnectOptions } from './connect.js';
+
+/** Join a room with the page's WebSocket and RTCPeerConnection (or `options.platform`). */
+export function connect(options: ConnectOptions): Promise<Room> {
+  return openRoom(options, () =>
+    hasBrowserWebRtc()
+      ? Promise.resolve(browserPlatform())
+      : Promise.reject(
+          new SdkError(
+            'platform_unsupported',
+            'No WebRTC here: in Node import the package through its `node` export (the default there), or pass `platform`',
+          ),
+        ),
+  );
+}
 export type {
   Room,
   RoomEvents,
@@ -13,7 +36,9 @@ export type {
   MemberMeta,
   PeerLeftReason,
   P2pFailureReason,
+  PeerStats,
 } from './room.js';
+export type { ConnectionQuality } from './peer/link-stats.js';
 export { SdkError, SDK_ERROR_CODES, P2P_FAILURE_REASONS, type SdkErrorCode } from './errors.js';
 export {
   ExponentialBackoffPolicy,
@@ -25,4 +50,4 @@ export { DEFAULTS } from './defaults.js';
 export type { Clock } from './clock.js';
 export type { Platform } from './platform/platform.js';
 export { browserPlatform } from './platform/browser.js';
-export { ERROR_CODES, type ErrorCode, type IceServer } from '../signaling/protocol/index.js';
+export { ERROR_CODES, type ErrorCode, type IceServer } from '../signaling/protocol/light/index.js';

@@ -53,12 +53,23 @@ describe('media', () => {
     cleanups.push(() => second.stop());
     await expect.poll(second.frames, { timeout: 20_000 }).toBeGreaterThan(5);
 
-    // Stop the screen share: renegotiated away on the same link; the camera keeps running.
+    // Stop the screen share: renegotiated away on the same link (b hears `track-removed`); the camera
+    // keeps running.
     const failures: string[] = [];
     a.room.on('link', (e) => e.kind === 'failed' && failures.push(e.reason));
+    const removed = b.room.next('track-removed');
     a.room.unpublishTrack(screen.track, screen.stream);
+    expect((await removed).track).toBe(atB[1]!.track);
     const before = first.frames();
     await expect.poll(first.frames).toBeGreaterThan(before + 5);
+
+    // Switch the camera without renegotiating: b keeps the same remote track, and frames keep coming.
+    const other = camera();
+    await a.room.replaceTrack(cam.track, other.track);
+    cam.stop();
+    const afterSwitch = first.frames();
+    await expect.poll(first.frames).toBeGreaterThan(afterSwitch + 5);
+    expect(atB).toHaveLength(2);
 
     const bobCam = camera();
     b.room.publish(bobCam.stream);

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignaling, type RunningSignaling } from '../test-support/signaling.js';
 import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
-import { connect, SdkError } from './index.js';
+import { connect, SdkError } from './node.js';
 
 useGenerousPolls();
 let sig: RunningSignaling | undefined;
@@ -17,6 +17,8 @@ describe('SDK room', () => {
   it('two peers connect directly and exchange reliable and unreliable data, strings and binary', async () => {
     sig = await startSignaling();
     const a = await joinRoom(sig, 'alice', 'call');
+    const qualities: string[] = [];
+    a.room.on('quality', (e) => qualities.push(e.quality));
     const b = await joinRoom(sig, 'bob', 'call');
     rooms.push(a, b);
     expect(b.room.peers().map((p) => p.peerId)).toEqual([a.room.peerId]);
@@ -41,6 +43,19 @@ describe('SDK room', () => {
       })
       .toBe(true);
     expect(b.errors).toEqual([]);
+
+    // The pair in numbers: path, RTT, candidate types, bitrate each way (two polls), quality.
+    await expect.poll(() => a.room.getPeerStats(b.room.peerId).sendKbps).toBeTypeOf('number');
+    expect(a.room.getPeerStats(b.room.peerId)).toMatchObject({
+      path: 'direct',
+      quality: 'good',
+      rttMs: expect.any(Number),
+      localCandidateType: 'host',
+      remoteCandidateType: 'host',
+      receiveKbps: expect.any(Number),
+    });
+    expect(a.room.peer(b.room.peerId)?.quality).toBe('good');
+    expect(qualities).toEqual(['good']);
   }, 60_000);
 
   it('rejects with the protocol code when the token does not grant the room, and when signaling is away', async () => {

@@ -1,8 +1,8 @@
 /** Room logic on a fake platform, fake links and a manual clock: membership, re-keying, timers. */
 import { describe, expect, it } from 'vitest';
 import { FakeClock, FakePlatform, settle, welcomeFor } from '../test-support/sdk-fakes.js';
-import type { Member } from '../signaling/protocol/index.js';
-import { connect } from './connect.js';
+import type { Member } from '../signaling/protocol/light/index.js';
+import { connect } from './node.js';
 import { TypedEmitter } from './events/typed-emitter.js';
 import type { Link, LinkEvents } from './peer/link.js';
 import { INSTANCE_META_KEY, type Room, type RoomEvents } from './room.js';
@@ -23,8 +23,15 @@ class StubLink extends TypedEmitter<LinkEvents> implements Link {
   sendUnreliable(): boolean {
     return this.connected;
   }
+  sendApp(): boolean {
+    return false;
+  }
   addTrack(): void {}
   removeTrack(): void {}
+  replaceTrack(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  restartIce(): void {}
   readonly configured: RTCConfiguration[] = [];
   setConfiguration(c: RTCConfiguration): void {
     this.configured.push(c);
@@ -54,7 +61,7 @@ const member = (peerId: string, instance: string, meta: Record<string, string> =
   meta: { ...meta, [INSTANCE_META_KEY]: instance },
 });
 
-async function open(members: Member[] = []) {
+async function open(members: Member[] = [], limits: Partial<Welcome['limits']> = {}, fallbackBurst = 80) {
   const clock = new FakeClock();
   const platform = new FakePlatform();
   const links: StubLink[] = [];
@@ -65,8 +72,9 @@ async function open(members: Member[] = []) {
     platform,
     clock,
     orphanGraceMs: 5_000,
+    fallbackBurst,
     reconnectPolicy: { nextDelayMs: () => 100 },
-    linkFactory: (initiator) => {
+    linkFactory: ({ initiator }) => {
       const l = new StubLink(initiator);
       links.push(l);
       return l;
@@ -74,7 +82,8 @@ async function open(members: Member[] = []) {
   });
   await settle();
   platform.last.open();
-  platform.last.deliver(welcomeFor('peer-mmmmmmmm', { members }));
+  const welcome = welcomeFor('peer-mmmmmmmm', { members });
+  platform.last.deliver({ ...welcome, limits: { ...welcome.limits, ...limits } });
   const room = await pending;
   const events: Array<[string, unknown]> = [];
   for (const e of ['peer-joined', 'peer-left', 'peer-rejoined', 'resumed'] as const) {
@@ -101,7 +110,23 @@ async function closeRoom(s: { room: Room; platform: FakePlatform }) {
   await closing;
 }
 
+type Welcome = ReturnType<typeof welcomeFor>;
+
 describe('Room', () => {
+  it('paces WebSocket fallback data by the rate the server announced, and sizes by its maxMessageBytes', async () => {
+    const s = await open([member('peer-zzzzzzzz', 'Z')], { ratePerSecond: 20, maxMessageBytes: 2_048 }, 1);
+    const dataFrames = () => s.platform.last.sent.filter((m) => m.type === 'data' && m.seq !== undefined);
+    for (let i = 0; i < 50; i++) s.room.send(`m${i}`, { to: 'peer-zzzzzzzz' });
+    await s.clock.advance(2_000);
+    // Half of the announced 20/s for two seconds (+1 of burst): the other half stays for signals.
+    expect(dataFrames().length).toBeGreaterThanOrEqual(20);
+    expect(dataFrames().length).toBeLessThanOrEqual(22);
+    expect(() => s.room.send('x'.repeat(1_600))).toThrow(
+      expect.objectContaining({ code: 'payload_too_large' }),
+    );
+    await closeRoom(s);
+  });
+
   it('joins with its instance id in meta, hides it from peers, and links to every member', async () => {
     const s = await open([member('peer-aaaaaaaa', 'A', { name: 'Ann' }), member('peer-zzzzzzzz', 'Z')]);
     const join = s.platform.last.sent[0];

@@ -8,7 +8,7 @@ import {
   type Member,
   type ServerMessage,
   type ServerMessageOf,
-} from '../signaling/protocol/index.js';
+} from '../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DEFAULTS } from './defaults.js';
 import { P2P_FAILURE_REASONS, SdkError, type P2pFailureReason } from './errors.js';
@@ -30,7 +30,9 @@ import {
   type SessionHost,
   type SessionTuning,
 } from './peer/peer-session.js';
-import { createSimplePeerLink } from './peer/simple-peer-adapter.js';
+import type { LinkOptions } from './peer/link.js';
+import { createRtcLink } from './peer/rtc-link.js';
+import type { ConnectionQuality, LinkStats } from './peer/link-stats.js';
 import type { Platform } from './platform/platform.js';
 import {
   SignalingClient,
@@ -54,6 +56,14 @@ export interface RemotePeer {
   rttMs: number | undefined;
   /** Why the pair cannot go direct or relayed (its data takes signaling); null while a link is up. */
   p2pFailure: P2pFailureReason | null;
+  /** good / poor (loss above `DEFAULTS.poorLossPercent` or RTT above `poorRttMs`) / lost (no link up). */
+  quality: ConnectionQuality;
+}
+
+/** One pair in numbers (`room.getPeerStats`), from the latest stats poll of its live link. */
+export interface PeerStats extends Partial<Omit<LinkStats, 'path' | 'quality'>> {
+  path: Path;
+  quality: ConnectionQuality;
 }
 
 export interface RoomEvents {
@@ -65,9 +75,13 @@ export interface RoomEvents {
   track: { peerId: string; track: MediaStreamTrack; stream: MediaStream };
   /** The link that carried a remote track was replaced or closed (the peer left, or the room closed). */
   'track-ended': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
+  /** The peer stopped sending a track (it unpublished it); its link stays. */
+  'track-removed': { peerId: string; track: MediaStreamTrack; stream: MediaStream };
   data: { from: string; channel: string | undefined; data: AppData; reliable: boolean };
   /** Signaling connection state. */
   'connection-state': { state: SignalingState };
+  /** A peer's connection quality changed (good / poor / lost). */
+  quality: { peerId: string; quality: ConnectionQuality };
   /** The path a peer's data takes changed, or its RTT did. */
   path: { peerId: string; path: Path; rttMs: number | undefined };
   /**
@@ -118,7 +132,7 @@ export interface RoomConfig {
   fallbackBurst: number;
   unreliableChannelId: number;
   frameOverheadBytes: number;
-  linkFactory: ((initiator: boolean, config: RTCConfiguration) => Link) | undefined;
+  linkFactory: ((options: LinkOptions) => Link) | undefined;
 }
 
 /** How long close() waits for the server's `left` before tearing down anyway. */
@@ -148,7 +162,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     super();
     this.name = config.room;
     this.iceTransportPolicy = config.iceTransportPolicy;
-    this.gate = new RateGate(config.fallbackRatePerSecond, config.fallbackBurst, config.clock);
+    const before = Math.min(config.fallbackRatePerSecond, DEFAULTS.fallbackRatePerSecond);
+    this.gate = new RateGate(before, config.fallbackBurst, config.clock);
     this.signaling = new SignalingClient({
       ...config.signaling,
       url: config.url,
@@ -213,7 +228,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.closedFlag) throw new SdkError('room_closed');
     if (isReservedChannel(options.channel)) throw new SdkError('reserved_channel');
     const payload = encodePayload(data, options.channel);
-    const max = (this.welcome?.limits.maxMessageBytes ?? 65_536) - this.config.frameOverheadBytes;
+    const max = this.limits!.maxMessageBytes - this.config.frameOverheadBytes; // welcomed before resolving
     if (utf8Length(payload.payload) > max)
       throw new SdkError('payload_too_large', `payload over ${max} bytes`);
     const targets = this.targets(options.to);
@@ -238,6 +253,17 @@ export class Room extends TypedEmitter<RoomEvents> {
     return s.getStats();
   }
 
+  /**
+   * A summary of the pair with `peerId`: path, RTT, candidate types, bitrate each way, received loss and
+   * quality, as of the latest stats poll (`statsIntervalMs`); rates need two polls of the same link.
+   */
+  getPeerStats(peerId: string): PeerStats {
+    const s = this.sessions.get(peerId);
+    if (!s) throw new SdkError('unknown_peer', undefined, { peerId });
+    const { path: _path, quality: _quality, ...numbers } = s.linkStats ?? {};
+    return { ...numbers, path: s.path, quality: s.quality };
+  }
+
   /** Publish every track of `stream` to every peer, now and on future links. */
   publish(stream: MediaStream): void {
     for (const track of stream.getTracks()) this.publishTrack(track, stream);
@@ -256,6 +282,15 @@ export class Room extends TypedEmitter<RoomEvents> {
   unpublishTrack(track: MediaStreamTrack, stream: MediaStream): void {
     if (!this.published.remove(track, stream)) return;
     for (const s of this.sessions.values()) s.removeTrack(track, stream);
+  }
+
+  /**
+   * Send `newTrack` wherever `oldTrack` was published (another camera or microphone), without
+   * renegotiating: the peers keep receiving on the same remote track. Future links get `newTrack`.
+   */
+  async replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<void> {
+    if (!this.published.replace(oldTrack, newTrack)) throw new SdkError('unknown_track');
+    await Promise.all([...this.sessions.values()].map((s) => s.replaceTrack(oldTrack, newTrack)));
   }
 
   /**
@@ -320,7 +355,7 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   private rtcConfiguration(): RTCConfiguration {
     return {
-      iceServers: this.config.iceServers ?? this.iceServers,
+      iceServers: (this.config.iceServers ?? this.iceServers).map(toRtcIceServer),
       iceTransportPolicy: this.iceTransportPolicy,
     };
   }
@@ -339,21 +374,22 @@ export class Room extends TypedEmitter<RoomEvents> {
       onP2pFailure: ({ peerId, reason }) => {
         if (reason) this.emit('p2p-failed', { peerId, reason, message: P2P_FAILURE_REASONS[reason] });
       },
-      createLink: (initiator) => {
-        const rtc = this.rtcConfiguration();
-        const link = this.config.linkFactory
-          ? this.config.linkFactory(initiator, rtc)
-          : createSimplePeerLink(
-              { initiator, config: rtc, streams: [], unreliableChannelId: this.config.unreliableChannelId },
-              platform.wrtc,
-            );
+      createLink: (roles) => {
+        const options: LinkOptions = {
+          ...roles,
+          config: this.rtcConfiguration(),
+          unreliableChannelId: this.config.unreliableChannelId,
+        };
+        const link = (this.config.linkFactory ?? ((o) => createRtcLink(o, platform.wrtc)))(options);
         for (const { track, stream } of this.published.all()) link.addTrack(track, stream);
         return link;
       },
       deliver: (e) => this.emit('data', e),
       onTrack: (e) => this.emit('track', e),
       onTrackEnded: (e) => this.emit('track-ended', e),
+      onTrackRemoved: (e) => this.emit('track-removed', e),
       onPath: (e) => this.emit('path', e),
+      onQuality: (e) => this.emit('quality', e),
       onLinkEvent: (e) => {
         this.emit('link', e);
         if (e.kind === 'failed') {
@@ -366,6 +402,9 @@ export class Room extends TypedEmitter<RoomEvents> {
   private onJoined(welcome: Welcome, kind: JoinKind, previousPeerId: string | null): void {
     if (this.closedFlag) return;
     this.welcome = welcome;
+    // Pace the WebSocket fallback by what this server allows, not a number of our own.
+    const share = welcome.limits.ratePerSecond * DEFAULTS.fallbackShareOfServerRate;
+    this.gate.setRate(Math.min(this.config.fallbackRatePerSecond, share));
     this.applyIceServers(welcome.iceServers, welcome.iceServersExpireAt, kind !== 'initial');
     if (kind === 'initial') {
       for (const m of welcome.members) this.addPeer(m);
@@ -534,6 +573,16 @@ function describe(s: PeerSession): RemotePeer {
     path: s.path,
     rttMs: s.rttMs,
     p2pFailure: s.p2pFailure,
+    quality: s.quality,
+  };
+}
+
+/** The protocol's optional fields may be `undefined`; RTCIceServer's may only be absent. */
+function toRtcIceServer({ urls, username, credential }: IceServer): RTCIceServer {
+  return {
+    urls,
+    ...(username !== undefined && { username }),
+    ...(credential !== undefined && { credential }),
   };
 }
 

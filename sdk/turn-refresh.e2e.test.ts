@@ -9,9 +9,8 @@ import { startSignaling } from '../test-support/signaling.js';
 import { joinRoom, p2pTo, type TestRoom, useGenerousPolls } from '../test-support/sdk-rooms.js';
 import { countFrames, fakeCamera } from '../test-support/sdk-media.js';
 import { systemClock, type Clock } from './clock.js';
-import { DEFAULTS } from './defaults.js';
-import type { Link } from './peer/link.js';
-import { createSimplePeerLink } from './peer/simple-peer-adapter.js';
+import type { Link, LinkOptions } from './peer/link.js';
+import { createRtcLink } from './peer/rtc-link.js';
 import { ufragOfSdp } from './peer/signal-router.js';
 import { nodePlatform } from './platform/node.js';
 import type { RoomEvents } from './room.js';
@@ -24,11 +23,8 @@ function recordingLinks() {
   const platform = nodePlatform();
   const configured: RTCConfiguration[] = [];
   const localUfrags = new Set<string>();
-  const linkFactory = (initiator: boolean, config: RTCConfiguration): Link => {
-    const link = createSimplePeerLink(
-      { initiator, config, streams: [], unreliableChannelId: DEFAULTS.unreliableChannelId },
-      platform.wrtc,
-    );
+  const linkFactory = (options: LinkOptions): Link => {
+    const link = createRtcLink(options, platform.wrtc);
     const set = link.setConfiguration.bind(link);
     link.setConfiguration = (c) => {
       configured.push(c);

@@ -4,7 +4,7 @@
  * It joins a room, pumps numbered reliable messages to everyone (bounded in count), records when each
  * arrives, and answers with what it saw: events, path, the selected candidate pair, loss and gaps.
  */
-import { connect, type ConnectOptions } from '../sdk/index.js';
+import { connect, type ConnectOptions } from '../sdk/node.js';
 import type { Room } from '../sdk/room.js';
 import { systemClock } from '../sdk/clock.js';
 import { countFrames, fakeCamera } from './sdk-media.js';

@@ -7,7 +7,7 @@
  * so this is the number the per-user quota has to fit. The bench raises the quota so the count is what
  * clients ask for, not what a quota allowed; the quota test runs with the default and counts refusals.
  */
-import { connect } from '../sdk/index.js';
+import { connect } from '../sdk/node.js';
 import type { Room } from '../sdk/room.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { startRelay } from '../turn/relay/start-relay.js';

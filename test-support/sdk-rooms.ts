@@ -3,7 +3,7 @@
  * drop a client's signaling socket from the server side (an abnormal close, so the seat is kept).
  */
 import { beforeAll, vi } from 'vitest';
-import { connect, type ConnectOptions } from '../sdk/index.js';
+import { connect, type ConnectOptions } from '../sdk/node.js';
 import type { Room, RoomEvents } from '../sdk/room.js';
 import type { RunningSignaling } from './signaling.js';
 

@@ -6,7 +6,7 @@
  *   channel `~ack` carries a cumulative ack and `~ctl` a control request between SDKs.
  * Binary payloads travel as base64 with `b: true` (the protocol's `binary`).
  */
-import type { ClientMessage, ServerMessageOf } from '../../signaling/protocol/index.js';
+import type { ClientMessage, ServerMessageOf } from '../../signaling/protocol/light/index.js';
 import { base64ToBytes, bytesToBase64 } from './base64.js';
 
 export type AppData = string | Uint8Array;

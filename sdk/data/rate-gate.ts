@@ -6,12 +6,18 @@ export class RateGate {
   private last: number;
 
   constructor(
-    private readonly ratePerSecond: number,
+    private ratePerSecond: number,
     private readonly burst: number,
     private readonly clock: Clock,
   ) {
     this.tokens = burst;
     this.last = clock.now();
+  }
+
+  /** A new rate (the server announced its limit); tokens already earned are kept. */
+  setRate(ratePerSecond: number): void {
+    this.refill();
+    this.ratePerSecond = Math.max(ratePerSecond, 0.1);
   }
 
   tryTake(): boolean {

@@ -25,6 +25,14 @@ export class PublishedTracks {
     return true;
   }
 
+  /** Put `newTrack` in `oldTrack`'s place (same stream); false when `oldTrack` is not published. */
+  replace(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): boolean {
+    const entry = this.entries.find((e) => e.track === oldTrack);
+    if (!entry) return false;
+    entry.track = newTrack;
+    return true;
+  }
+
   ofStream(stream: MediaStream): PublishedTrack[] {
     return this.entries.filter((e) => e.stream === stream);
   }

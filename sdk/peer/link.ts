@@ -1,12 +1,12 @@
 /**
- * One WebRTC connection to one remote peer, as the rest of the SDK sees it. The only implementation is
- * `simple-peer-adapter.ts`; nothing else knows simple-peer exists.
+ * One WebRTC connection to one remote peer, as the rest of the SDK sees it. The implementation is
+ * `rtc-link.ts` (the platform's RTCPeerConnection with perfect negotiation); tests may pass their own.
  */
 import type { TypedEmitter } from '../events/typed-emitter.js';
-import type { SignalPayload } from '../../signaling/protocol/index.js';
+import type { SignalPayload } from '../../signaling/protocol/light/index.js';
 
 export interface LinkEvents {
-  /** A signal for the remote peer's link (offer/answer/candidate/renegotiate/transceiverRequest). */
+  /** A signal for the remote peer's link (offer, answer or candidate). */
   signal: SignalPayload;
   /** The reliable data channel is open and ICE connected. */
   connect: undefined;
@@ -14,7 +14,11 @@ export interface LinkEvents {
   data: string;
   /** Text from the unreliable channel. */
   unreliable: string;
+  /** Data on an application channel (any label not starting with `~`), exactly as the remote sent it. */
+  'app-data': { label: string; data: string | Uint8Array; reliable: boolean };
   track: { track: MediaStreamTrack; stream: MediaStream };
+  /** The remote stopped sending a track (it removed it); the link stays. */
+  'track-removed': { track: MediaStreamTrack; stream: MediaStream };
   'ice-state': RTCIceConnectionState;
   /** A STUN or TURN server failed during gathering (`icecandidateerror`): its error code, or 701. */
   'candidate-error': { code: number; url: string };
@@ -23,9 +27,13 @@ export interface LinkEvents {
 }
 
 export interface LinkOptions {
+  /** This side makes the first offer (the other waits for it before offering anything itself). */
   initiator: boolean;
+  /** This side yields when offers cross (perfect negotiation's polite peer). */
+  polite: boolean;
+  /** The remote runs this SDK: the link is up once the SDK's reliable channel opens (else once ICE is). */
+  sdkPeer: boolean;
   config: RTCConfiguration;
-  streams: MediaStream[];
   unreliableChannelId: number;
 }
 
@@ -44,8 +52,14 @@ export interface Link extends Pick<TypedEmitter<LinkEvents>, 'on' | 'off' | 'onc
   send(text: string): boolean;
   /** Send on the unreliable channel; false if it is not open. */
   sendUnreliable(text: string): boolean;
+  /** Send as is on the application channel `label` (opened in-band if neither side has yet). */
+  sendApp(label: string, data: string | Uint8Array, reliable: boolean): boolean;
   addTrack(track: MediaStreamTrack, stream: MediaStream): void;
   removeTrack(track: MediaStreamTrack, stream: MediaStream): void;
+  /** Send `newTrack` where `oldTrack` went, without renegotiating; false if `oldTrack` is not sent here. */
+  replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<boolean>;
+  /** Restart ICE on this connection (RFC 8445 §9): new candidates, same DTLS, tracks and channels. */
+  restartIce(): void;
   /**
    * Replace the ICE configuration. libwebrtc marks the connection for an ICE restart when the ICE servers
    * change, so the next offer restarts ICE: call it only when a restart is wanted.

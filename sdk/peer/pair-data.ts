@@ -46,6 +46,7 @@ export class PairData {
   private readonly sender: ReliableSender;
   private readonly receiver: ReliableReceiver<EncodedPayload>;
   private flushTimer: TimerHandle | null = null;
+  private flushAt = 0;
   private ackTimer: TimerHandle | null = null;
   private closed = false;
 
@@ -109,8 +110,18 @@ export class PairData {
     if (next !== null) this.scheduleFlush(next);
   }
 
+  /**
+   * Flush again in `ms`, or sooner if a flush is already due sooner. A later flush must not hold back
+   * an earlier one: a retransmit timer set after the first frame of a burst would otherwise pace the
+   * rest of the burst at one frame per `retransmitMs` instead of the rate gate's pace.
+   */
   private scheduleFlush(ms: number): void {
-    if (this.flushTimer !== null) return;
+    const at = this.host.clock.now() + Math.max(ms, 5);
+    if (this.flushTimer !== null) {
+      if (this.flushAt <= at) return;
+      this.host.clock.clearTimeout(this.flushTimer);
+    }
+    this.flushAt = at;
     this.flushTimer = this.host.clock.setTimeout(
       () => {
         this.flushTimer = null;

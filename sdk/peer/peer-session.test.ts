@@ -1,7 +1,7 @@
 /** PeerSession on fake links and a manual clock: deadlines, fallback, link replacement, glare. */
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../test-support/sdk-fakes.js';
-import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/index.js';
+import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/light/index.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { encodePayload, toLinkText } from '../data/frames.js';
 import type { Link, LinkEvents } from './link.js';
@@ -35,8 +35,18 @@ class FakeLink extends TypedEmitter<LinkEvents> implements Link {
   sendUnreliable(text: string): boolean {
     return this.send(text);
   }
+  sendApp(): boolean {
+    return false;
+  }
   addTrack(): void {}
   removeTrack(): void {}
+  replaceTrack(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  readonly restarts: number[] = [];
+  restartIce(): void {
+    this.restarts.push(this.restarts.length);
+  }
   setConfiguration(): void {}
   getStats(): null {
     return null;
@@ -71,6 +81,8 @@ const tuning: SessionTuning = {
   maxUnackedMessages: 100,
   maxHeldMessages: 100,
   maxQueuedSignals: 10,
+  plainPeerOfferDelayMs: 100,
+  iceRestartAttempts: 2,
 };
 
 function setup(local: string, remote: string) {
@@ -92,7 +104,7 @@ function setup(local: string, remote: string) {
     fallbackWaitMs: () => 0,
     iceConfiguration: () => config,
     onP2pFailure: (e) => failures.push(e.reason),
-    createLink: (initiator) => {
+    createLink: ({ initiator }) => {
       const l = new FakeLink(initiator, `L${links.length}`);
       links.push(l);
       return l;
@@ -100,11 +112,13 @@ function setup(local: string, remote: string) {
     deliver: (e) => delivered.push(String(e.data)),
     onTrack: () => {},
     onTrackEnded: () => {},
+    onTrackRemoved: () => {},
+    onQuality: () => {},
     onPath: (e) => paths.push(e.path),
     onLinkEvent: () => {},
   };
   const member: Member = { peerId: remote, userId: 'u' };
-  const session = new PeerSession(host, remote, member, null);
+  const session = new PeerSession(host, remote, member, 'remote-sdk-instance');
   return {
     clock,
     links,
@@ -184,19 +198,35 @@ describe('PeerSession', () => {
     expect(s.links).toHaveLength(3);
   });
 
-  it('ICE disconnected past the grace period: replaced; back to connected within it: kept', async () => {
+  it('ICE disconnected past the grace period or failed: restarts ICE on the same link; replaced only if that fails', async () => {
     const s = setup('aaaaaaaa', 'bbbbbbbb');
-    s.links[0]!.up();
+    const link = s.links[0]!;
+    link.up();
     await s.clock.advance(3_000);
-    s.links[0]!.fire('ice-state', 'disconnected');
+    link.fire('ice-state', 'disconnected');
     await s.clock.advance(400);
-    s.links[0]!.fire('ice-state', 'connected');
+    link.fire('ice-state', 'connected');
     await s.clock.advance(1_000);
-    expect(s.links).toHaveLength(1);
-    s.links[0]!.fire('ice-state', 'disconnected');
+    expect(link.restarts).toHaveLength(0);
+    // Past the grace: an ICE restart on the same link, which comes back: kept, and the path is announced.
+    link.fire('ice-state', 'disconnected');
     await s.clock.advance(500);
+    expect(link.restarts).toHaveLength(1);
+    const paths = s.paths.length;
+    link.fire('ice-state', 'connected');
+    await s.clock.advance(10);
+    expect(s.links).toHaveLength(1);
+    expect(s.paths.length).toBe(paths + 1);
+    // ICE failed: restarted at once, and again after p2pConnectTimeoutMs; not back after the second
+    // attempt: the link is replaced after all.
+    link.fire('ice-state', 'failed');
+    expect(link.restarts).toHaveLength(2);
+    await s.clock.advance(1_000);
+    expect(link.restarts).toHaveLength(3);
+    expect(s.links).toHaveLength(1);
+    await s.clock.advance(1_000);
     expect(s.links).toHaveLength(2);
-    expect(s.links[0]!.destroyed).toBe(true);
+    expect(link.destroyed).toBe(true);
     expect(s.session.path).toBe('websocket');
   });
 
@@ -220,11 +250,11 @@ describe('PeerSession', () => {
     expect(s.links[1]!.signals.map((x) => x.type)).toEqual(['offer']);
   });
 
-  it('glare: the smaller id keeps its own offer, the larger yields to the remote one', () => {
+  it('glare: an offer crossing ours goes to our link, whose perfect negotiation settles it', () => {
     const impolite = setup('aaaaaaaa', 'bbbbbbbb');
     impolite.session.receiveSignal(offer('x'));
     expect(impolite.links).toHaveLength(1);
-    expect(impolite.links[0]!.signals).toEqual([]);
+    expect(impolite.links[0]!.signals.map((x) => x.type)).toEqual(['offer']);
   });
 
   it('relink requests: honoured when they name the current link, ignored when stale', async () => {

@@ -13,10 +13,16 @@
  * been lost and the receiver's dedupe makes it exactly-once and in order. Unreliable messages take the
  * current path or are dropped.
  */
-import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/index.js';
+import type { ClientMessage, Member, SignalPayload } from '../../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import { toSignalingData, type AppData, type EncodedPayload, type Frame } from '../data/frames.js';
-import { readPath } from '../data/path-stats.js';
+import {
+  decodePayload,
+  toSignalingData,
+  type AppData,
+  type EncodedPayload,
+  type Frame,
+} from '../data/frames.js';
+import { LinkStatsReader, type ConnectionQuality, type LinkStats } from './link-stats.js';
 import type { Link } from './link.js';
 import { PairData } from './pair-data.js';
 import { routeSignal, shouldInitiate } from './signal-router.js';
@@ -33,11 +39,16 @@ export interface SessionTuning {
   maxUnackedMessages: number;
   maxHeldMessages: number;
   maxQueuedSignals: number;
+  /** ms a peer that does not run this SDK gets to make the first offer before we make one. */
+  plainPeerOfferDelayMs: number;
+  /** ICE restarts tried on a link before it is replaced. */
+  iceRestartAttempts: number;
 }
 
 export interface LinkEvent {
   peerId: string;
-  kind: 'created' | 'connected' | 'failed';
+  /** `restarting`: ICE restarts on the same link (tracks and channels stay); `failed`: it is replaced. */
+  kind: 'created' | 'connected' | 'restarting' | 'failed';
   initiator: boolean;
   reason: string;
 }
@@ -51,7 +62,7 @@ export interface SessionHost {
   sendSignaling(message: ClientMessage): boolean;
   takeFallbackToken(): boolean;
   fallbackWaitMs(): number;
-  createLink(initiator: boolean): Link;
+  createLink(options: { initiator: boolean; polite: boolean; sdkPeer: boolean }): Link;
   /** The ICE configuration new links are made with. */
   iceConfiguration(): RTCConfiguration;
   /** Why this pair cannot go P2P (after a failed attempt), or null once a link connects. */
@@ -60,11 +71,16 @@ export interface SessionHost {
   onTrack(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
   /** A remote track's link went away (replaced or closed); a replacement link delivers it anew. */
   onTrackEnded(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
+  /** The remote stopped sending a track (it unpublished it); the link stays. */
+  onTrackRemoved(event: { peerId: string; track: MediaStreamTrack; stream: MediaStream }): void;
   onPath(event: { peerId: string; path: Path; rttMs: number | undefined }): void;
+  onQuality(event: { peerId: string; quality: ConnectionQuality }): void;
   onLinkEvent(event: LinkEvent): void;
 }
 
 const MAX_RETIRED = 64;
+/** The data channel label app data to a peer that does not run this SDK takes when no channel is named. */
+export const PLAIN_DEFAULT_CHANNEL = 'data';
 
 function emptyObservations(config: RTCConfiguration): LinkObservations {
   const urls = (config.iceServers ?? []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
@@ -96,12 +112,20 @@ export class PeerSession {
   /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
   private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
   private readonly data: PairData;
+  /** The live link's latest stats reading (every `statsIntervalMs`); null while none is up. */
+  linkStats: LinkStats | null = null;
+  private statsReader = new LinkStatsReader();
+  private reportedQuality: ConnectionQuality = 'lost';
   private readonly signalQueue: SignalPayload[] = [];
   /** Remote tracks received on the current link. */
   private remoteTracks: Array<{ track: MediaStreamTrack; stream: MediaStream }> = [];
   private p2pTimer: TimerHandle | null = null;
   private retryTimer: TimerHandle | null = null;
   private graceTimer: TimerHandle | null = null;
+  /** Runs while an ICE restart is under way; when it fires, the link is replaced after all. */
+  private restartTimer: TimerHandle | null = null;
+  /** A peer that does not run this SDK: the time it gets to offer first. */
+  private plainOfferTimer: TimerHandle | null = null;
   private closed = false;
   /** When this side last created a link or asked the remote for one. */
   private lastAttemptAt = -Infinity;
@@ -125,11 +149,30 @@ export class PeerSession {
       onControl: (frame) => this.onControl(frame),
     });
     this.p2pTimer = host.clock.setTimeout(() => this.onP2pDeadline(), host.tuning.p2pConnectTimeoutMs);
-    if (this.initiates) this.newLink('initial');
+    if (!this.sdkPeer) {
+      // A standards peer may offer as soon as it sees us, or only answer: leave it the first move.
+      this.plainOfferTimer = host.clock.setTimeout(() => {
+        this.plainOfferTimer = null;
+        if (!this.link && !this.closed) this.newLink('initial');
+      }, host.tuning.plainPeerOfferDelayMs);
+    } else if (this.initiates) this.newLink('initial');
   }
 
+  /** The remote runs this SDK (its member meta carries an instance id), so it frames data as we do. */
+  get sdkPeer(): boolean {
+    return this.instanceId !== null;
+  }
+
+  /**
+   * Between two SDK peers the smaller peer id makes links and offers first; toward a peer that does not
+   * run this SDK we do (after `plainPeerOfferDelayMs`), and we are always the polite side.
+   */
   get initiates(): boolean {
-    return shouldInitiate(this.host.localPeerId(), this.peerId);
+    return !this.sdkPeer || shouldInitiate(this.host.localPeerId(), this.peerId);
+  }
+
+  private get polite(): boolean {
+    return !this.sdkPeer || !this.initiates;
   }
 
   get linkConnected(): boolean {
@@ -168,7 +211,7 @@ export class PeerSession {
 
   receiveSignal(signal: SignalPayload): void {
     if (this.closed) return;
-    const route = routeSignal(signal, this.link, this.retired, !this.initiates);
+    const route = routeSignal(signal, this.link, this.retired);
     if (route === 'drop') return;
     if (route === 'new-link') this.newLink(this.link ? 'remote replaced link' : 'remote offer', false);
     if (signal.type === 'candidate') this.observed.remote.push(parseCandidate(signal.candidate.candidate));
@@ -222,7 +265,9 @@ export class PeerSession {
       this.ensureRetry();
     }
     this.lastAttemptAt = this.host.clock.now();
-    const link = this.host.createLink(initiator);
+    const link = this.host.createLink({ initiator, polite: this.polite, sdkPeer: this.sdkPeer });
+    this.statsReader = new LinkStatsReader();
+    this.linkStats = null;
     this.link = link;
     const observed = emptyObservations(this.host.iceConfiguration());
     this.observed = observed;
@@ -236,10 +281,19 @@ export class PeerSession {
     link.on('connect', () => current() && this.onLinkConnected());
     link.on('data', (text) => current() && this.data.receiveLinkText(text));
     link.on('unreliable', (text) => current() && this.data.receiveLinkText(text));
+    link.on('app-data', (e) => {
+      if (current())
+        this.host.deliver({ from: this.peerId, channel: e.label, data: e.data, reliable: e.reliable });
+    });
     link.on('track', (e) => {
       if (!current()) return;
       this.remoteTracks.push(e);
       this.host.onTrack({ peerId: this.peerId, ...e });
+    });
+    link.on('track-removed', (e) => {
+      if (!current()) return;
+      this.remoteTracks = this.remoteTracks.filter((t) => t.track !== e.track);
+      this.host.onTrackRemoved({ peerId: this.peerId, ...e });
     });
     link.on('ice-state', (state) => current() && this.onIceState(state));
     link.on('close', (e) => {
@@ -257,6 +311,7 @@ export class PeerSession {
     remember(this.retired.ufrags, link.remoteUfrag);
     remember(this.retired.sessions, link.remoteSession);
     this.clearTimer('graceTimer');
+    this.clearTimer('restartTimer');
     link.destroy();
     this.endRemoteTracks();
   }
@@ -269,6 +324,7 @@ export class PeerSession {
 
   private onLinkConnected(): void {
     this.setFailure(null);
+    this.clearTimer('restartTimer');
     this.clearTimer('p2pTimer');
     this.clearTimer('retryTimer');
     this.clearTimer('graceTimer');
@@ -286,14 +342,57 @@ export class PeerSession {
   private onIceState(state: RTCIceConnectionState): void {
     if (state === 'connected' || state === 'completed') {
       this.clearTimer('graceTimer');
+      if (this.restartTimer !== null) this.onIceRestarted();
       return;
     }
-    if (state === 'disconnected' && this.graceTimer === null && this.linkConnected) {
+    if (!this.linkConnected) return;
+    if (state === 'failed') this.restartIce('ice failed');
+    else if (state === 'disconnected' && this.graceTimer === null && this.restartTimer === null) {
       this.graceTimer = this.host.clock.setTimeout(() => {
         this.graceTimer = null;
-        this.linkFailed('ice disconnected too long');
+        this.restartIce('ice disconnected past grace');
       }, this.host.tuning.iceDisconnectedGraceMs);
     }
+  }
+
+  /**
+   * Restart ICE on the live link (RFC 8445 §9) rather than replacing it: remote tracks keep their
+   * identity and the reliable channel its order (SCTP holds what could not go meanwhile). A restart made
+   * while the network was
+   * still away gathers nothing useful, so one not connected within `p2pConnectTimeoutMs` is made again,
+   * up to `iceRestartAttempts`; then the link is replaced after all (the last resort).
+   */
+  private restartIce(reason: string, attempt = 1): void {
+    const link = this.link;
+    if (!link || (attempt === 1 && this.restartTimer !== null) || this.closed) return;
+    this.clearTimer('graceTimer');
+    this.host.onLinkEvent({ peerId: this.peerId, kind: 'restarting', initiator: link.initiator, reason });
+    this.restartTimer = this.host.clock.setTimeout(() => {
+      this.restartTimer = null;
+      if (attempt < this.host.tuning.iceRestartAttempts) this.restartIce(reason, attempt + 1);
+      else this.linkFailed(`ice restart did not reconnect (${reason})`);
+    }, this.host.tuning.p2pConnectTimeoutMs);
+    // Between SDK peers the side that offers restarts (the other sees the same failure and waits for its
+    // offer): restarts from both ends at once cross, and Firefox does not recover from a restart offered
+    // by the side that answered the connection. A peer that does not run this SDK may never restart, so
+    // toward it we do.
+    if (this.initiates) link.restartIce();
+  }
+
+  private onIceRestarted(): void {
+    this.clearTimer('restartTimer');
+    const link = this.link;
+    if (!link) return;
+    this.host.onLinkEvent({
+      peerId: this.peerId,
+      kind: 'connected',
+      initiator: link.initiator,
+      reason: 'ice restart',
+    });
+    this.data.reack();
+    this.data.flush();
+    // The selected pair may have changed (another interface, or the relay): say where data goes now.
+    void this.refreshPath(true);
   }
 
   /**
@@ -367,19 +466,35 @@ export class PeerSession {
     return (await this.link.getStats()) ?? null;
   }
 
-  /** Re-read path and RTT from the live link's stats. */
-  async refreshPath(): Promise<void> {
+  /** good / poor from the live link's loss and RTT; lost while no link is up. */
+  get quality(): ConnectionQuality {
+    if (this.path === 'websocket' || this.path === 'connecting') return 'lost';
+    return this.linkStats?.quality ?? 'good';
+  }
+
+  /** Re-read path, RTT and the rest from the live link's stats; `announce` emits `path` even when unchanged. */
+  async refreshPath(announce = false): Promise<void> {
     if (!this.link?.connected) return;
     const stats = this.link.getStats();
-    if (!stats) return this.setPath('direct', undefined); // no stats on this platform: P2P, kind unknown
+    if (!stats) return this.setPath('direct', undefined, announce); // no stats on this platform: P2P, kind unknown
+    const reader = this.statsReader;
     let reading;
     try {
-      reading = readPath(await stats);
+      reading = reader.read(await stats, this.host.clock.now());
     } catch {
       return;
     }
-    if (this.closed || !this.linkConnected) return;
-    this.setPath(reading?.path ?? 'direct', reading?.rttMs);
+    if (this.closed || !this.linkConnected || reader !== this.statsReader) return;
+    this.linkStats = reading;
+    this.setPath(reading?.path ?? 'direct', reading?.rttMs, announce);
+    this.noteQuality();
+  }
+
+  private noteQuality(): void {
+    const quality = this.quality;
+    if (quality === this.reportedQuality) return;
+    this.reportedQuality = quality;
+    this.host.onQuality({ peerId: this.peerId, quality });
   }
 
   /**
@@ -403,11 +518,12 @@ export class PeerSession {
     this.data.newPath();
   }
 
-  private setPath(path: Path, rttMs: number | undefined): void {
+  private setPath(path: Path, rttMs: number | undefined, announce = false): void {
     const changed = path !== this.path || rttMs !== this.rttMs;
     this.path = path;
     this.rttMs = rttMs;
-    if (changed) this.host.onPath({ peerId: this.peerId, path, rttMs });
+    if (changed || announce) this.host.onPath({ peerId: this.peerId, path, rttMs });
+    this.noteQuality();
   }
 
   // ---- media ----
@@ -424,14 +540,38 @@ export class PeerSession {
     }
   }
 
+  replaceTrack(oldTrack: MediaStreamTrack, newTrack: MediaStreamTrack): Promise<boolean> {
+    return this.link?.replaceTrack(oldTrack, newTrack) ?? Promise.resolve(false);
+  }
+
   // ---- data ----
 
   sendReliable(payload: EncodedPayload): void {
+    if (!this.sdkPeer) return void this.sendPlain(payload, true);
     this.data.sendReliable(payload);
   }
 
   sendUnreliable(payload: EncodedPayload): boolean {
+    if (!this.sdkPeer) return this.sendPlain(payload, false);
     return !this.closed && this.data.sendUnreliable(payload);
+  }
+
+  /**
+   * To a peer that does not run this SDK: as is, on the data channel named by the message's channel
+   * (`data` by default), or in a plain signaling `data` frame while no link is up. No numbering, no acks.
+   */
+  private sendPlain(payload: EncodedPayload, reliable: boolean): boolean {
+    if (this.closed) return false;
+    if (this.link?.connected)
+      return this.link.sendApp(payload.channel ?? PLAIN_DEFAULT_CHANNEL, decodePayload(payload), reliable);
+    if (!this.canSignal() || !this.host.takeFallbackToken()) return false;
+    return this.host.sendSignaling({
+      type: 'data',
+      to: this.peerId,
+      payload: payload.payload,
+      ...(payload.binary && { binary: true }),
+      ...(payload.channel !== undefined && { channel: payload.channel }),
+    });
   }
 
   /** Send what is due on the current path. */
@@ -457,7 +597,9 @@ export class PeerSession {
     }
   }
 
-  private clearTimer(name: 'p2pTimer' | 'retryTimer' | 'graceTimer' | 'orphanTimer'): void {
+  private clearTimer(
+    name: 'p2pTimer' | 'retryTimer' | 'graceTimer' | 'orphanTimer' | 'restartTimer' | 'plainOfferTimer',
+  ): void {
     const timer = this[name];
     if (timer !== null) this.host.clock.clearTimeout(timer);
     this[name] = null;
@@ -467,7 +609,14 @@ export class PeerSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const name of ['p2pTimer', 'retryTimer', 'graceTimer', 'orphanTimer'] as const)
+    for (const name of [
+      'p2pTimer',
+      'retryTimer',
+      'graceTimer',
+      'orphanTimer',
+      'restartTimer',
+      'plainOfferTimer',
+    ] as const)
       this.clearTimer(name);
     this.data.close();
     const link = this.link;

@@ -61,44 +61,42 @@ describe('signal routing across link replacement', () => {
   });
 
   it('an offer with the current ufrag renegotiates; a new ufrag replaces the link; a retired one is stale', () => {
-    expect(routeSignal(offer('u1'), null, none, true)).toBe('new-link');
-    expect(routeSignal(offer('u1'), answererLink('u1'), none, true)).toBe('current');
-    expect(routeSignal(offer('u2'), answererLink('u1'), none, true)).toBe('new-link');
-    expect(routeSignal(offer('u1'), answererLink('u2'), retiredOf(['u1']), true)).toBe('drop');
+    expect(routeSignal(offer('u1'), null, none)).toBe('new-link');
+    expect(routeSignal(offer('u1'), answererLink('u1'), none)).toBe('current');
+    expect(routeSignal(offer('u2'), answererLink('u1'), none)).toBe('new-link');
+    expect(routeSignal(offer('u1'), answererLink('u2'), retiredOf(['u1']))).toBe('drop');
   });
 
   it('an ICE restart (new ufrag, same session) renegotiates the live link; a new session replaces it', () => {
     // What libwebrtc sends after setConfiguration changed the ICE servers: same o= session, new ufrag.
-    expect(routeSignal(offer('u2', 's1'), answererLink('u1', 's1'), none, true)).toBe('current');
-    expect(routeSignal(answer('u2', 's1'), initiatorLink('u1', 's1'), none, false)).toBe('current');
+    expect(routeSignal(offer('u2', 's1'), answererLink('u1', 's1'), none)).toBe('current');
+    expect(routeSignal(answer('u2', 's1'), initiatorLink('u1', 's1'), none)).toBe('current');
     // Its candidates follow the new ufrag once the link took the restart's description.
-    expect(routeSignal(cand('u2'), answererLink('u2', 's1'), none, true)).toBe('current');
-    expect(routeSignal(cand('u1'), answererLink('u2', 's1'), none, true)).toBe('drop');
+    expect(routeSignal(cand('u2'), answererLink('u2', 's1'), none)).toBe('current');
+    expect(routeSignal(cand('u1'), answererLink('u2', 's1'), none)).toBe('drop');
     // A new RTCPeerConnection on the remote side: a new session id, whatever the ufrag.
-    expect(routeSignal(offer('u1', 's2'), answererLink('u1', 's1'), none, true)).toBe('new-link');
-    expect(routeSignal(offer('u3', 's1'), answererLink('u2', 's2'), retiredOf([], ['s1']), true)).toBe(
-      'drop',
-    );
-    expect(routeSignal(answer('u3', 's9'), initiatorLink('u2', 's2'), none, false)).toBe('drop');
+    expect(routeSignal(offer('u1', 's2'), answererLink('u1', 's1'), none)).toBe('new-link');
+    expect(routeSignal(offer('u3', 's1'), answererLink('u2', 's2'), retiredOf([], ['s1']))).toBe('drop');
+    expect(routeSignal(answer('u3', 's9'), initiatorLink('u2', 's2'), none)).toBe('drop');
   });
 
-  it('glare: the polite (larger id) side yields to the remote offer, the other keeps its own', () => {
-    expect(routeSignal(offer('u9'), initiatorLink(null), none, true)).toBe('new-link');
-    expect(routeSignal(offer('u9'), initiatorLink(null), none, false)).toBe('drop');
+  it('glare: an offer crossing ours goes to our link, where perfect negotiation settles it', () => {
+    expect(routeSignal(offer('u9'), initiatorLink(null), none)).toBe('current');
   });
 
   it('answers and candidates of a replaced link are dropped', () => {
     const retired = retiredOf(['old']);
-    expect(routeSignal(answer('old'), initiatorLink(null), retired, false)).toBe('drop');
-    expect(routeSignal(answer('new'), initiatorLink(null), retired, false)).toBe('current');
-    expect(routeSignal(cand('old'), initiatorLink(null), retired, false)).toBe('drop');
-    expect(routeSignal(cand('new'), initiatorLink('new'), retired, false)).toBe('current');
-    expect(routeSignal(cand('other'), initiatorLink('new'), retired, false)).toBe('drop');
+    expect(routeSignal(answer('old'), initiatorLink(null), retired)).toBe('drop');
+    expect(routeSignal(answer('new'), initiatorLink(null), retired)).toBe('current');
+    expect(routeSignal(cand('old'), initiatorLink(null), retired)).toBe('drop');
+    expect(routeSignal(cand('new'), initiatorLink('new'), retired)).toBe('current');
+    expect(routeSignal(cand('other'), initiatorLink('new'), retired)).toBe('drop');
     // Without a ufrag in the line (Firefox) the candidate goes to the current link, unless that link is a
     // replacement still waiting for its answer (then it can only be the old link's).
-    expect(routeSignal(cand(null), initiatorLink('new'), retired, false)).toBe('current');
-    expect(routeSignal(cand(null), initiatorLink(null), retired, false)).toBe('drop');
-    expect(routeSignal(cand(null), initiatorLink(null), none, false)).toBe('current');
-    expect(routeSignal(answer('x'), answererLink('x'), none, false)).toBe('drop');
+    expect(routeSignal(cand(null), initiatorLink('new'), retired)).toBe('current');
+    expect(routeSignal(cand(null), initiatorLink(null), retired)).toBe('drop');
+    expect(routeSignal(cand(null), initiatorLink(null), none)).toBe('current');
+    // Either side may offer on a live link (perfect negotiation), so either may get an answer.
+    expect(routeSignal(answer('x'), answererLink('x'), none)).toBe('current');
   });
 });

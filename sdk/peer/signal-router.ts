@@ -1,6 +1,7 @@
 /**
- * Which link an incoming signal belongs to. simple-peer 9 cannot restart ICE, so a failed link is
- * replaced by a fresh one, and signals of the old and new link interleave in flight.
+ * Which link an incoming signal belongs to. A link restarts ICE when it can, but one that cannot recover
+ * (or whose remote went away) is replaced by a fresh one, and signals of the old and new link interleave
+ * in flight.
  *
  * A link is named by the session id of its remote description's `o=` line: JSEP keeps the session id
  * for every later offer and answer of the same RTCPeerConnection and only bumps the version (RFC 8829
@@ -11,11 +12,12 @@
  * generation they belong to (RFC 8839 §5.4): those of the current remote description go to the link,
  * those of a retired link or an older generation are stale and dropped.
  *
- * Glare (both sides starting a link at once) is settled by peer id: the side with the smaller id is
- * "impolite" and keeps its own offer; the other side drops its link and answers (RFC 8829 §4.1.8.1's
- * polite-peer idea, with a deterministic tie-break instead of rollback).
+ * Offers that cross on one link (glare) are the link's business: perfect negotiation (`negotiation.ts`)
+ * lets the polite side roll back. The router only decides between links: an offer from a connection we
+ * have not seen (a new session id) after the current link was described gets a new answering link, so
+ * every offer is answered.
  */
-import type { SignalPayload } from '../../signaling/protocol/index.js';
+import type { SignalPayload } from '../../signaling/protocol/light/index.js';
 
 export type Route = 'current' | 'new-link' | 'drop';
 
@@ -66,32 +68,26 @@ function isRetired(sdp: string, retired: Retired): boolean {
   return ufrag !== null && retired.ufrags.has(ufrag);
 }
 
-export function routeSignal(
-  signal: SignalPayload,
-  link: LinkView | null,
-  retired: Retired,
-  polite: boolean,
-): Route {
+export function routeSignal(signal: SignalPayload, link: LinkView | null, retired: Retired): Route {
   switch (signal.type) {
     case 'offer': {
       if (isRetired(signal.sdp, retired)) return 'drop';
       if (!link) return 'new-link';
       const described = link.remoteSession !== null || link.remoteUfrag !== null;
-      // A renegotiation (or ICE restart) of the live link.
-      if (described && sameRemote(link, signal.sdp)) return 'current';
-      if (!link.initiator) return described ? 'new-link' : 'current';
-      // We started a link too: glare.
-      return polite ? 'new-link' : 'drop';
+      // A renegotiation (or ICE restart) of the live link, or the first offer to a link of ours (which
+      // may cross our own: perfect negotiation settles it on the link).
+      if (!described || sameRemote(link, signal.sdp)) return 'current';
+      return 'new-link';
     }
     case 'answer':
     case 'pranswer': {
-      if (!link?.initiator) return 'drop';
+      if (!link) return 'drop';
       if (isRetired(signal.sdp, retired)) return 'drop';
       return sameRemote(link, signal.sdp) ? 'current' : 'drop';
     }
     case 'candidate': {
       if (!link) return 'drop';
-      const ufrag = ufragOfCandidate(signal.candidate.candidate);
+      const ufrag = signal.candidate.usernameFragment ?? ufragOfCandidate(signal.candidate.candidate);
       const anyRetired = retired.ufrags.size > 0 || retired.sessions.size > 0;
       if (ufrag === null) {
         // No ufrag in the line (Firefox). A replacement link still waiting for its answer gets none: the

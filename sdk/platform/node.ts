@@ -13,12 +13,10 @@ export function nodePlatform(): Platform {
       RTCPeerConnection: wrtc.RTCPeerConnection,
       RTCSessionDescription: wrtc.RTCSessionDescription,
       RTCIceCandidate: wrtc.RTCIceCandidate,
+      MediaStream: wrtc.MediaStream,
     },
     // perMessageDeflate off: the server disables it, and it costs memory per socket.
     createWebSocket: (url, protocols) =>
       new WebSocket(url, protocols, { perMessageDeflate: false }) as unknown as SocketLike,
   };
 }
-
-/** @roamhq/wrtc's MediaStream, for Node apps that build streams from its nonstandard sources. */
-export const NodeMediaStream = wrtc.MediaStream;

@@ -16,11 +16,13 @@ export interface SocketLike {
   close(code?: number, reason?: string): void;
 }
 
-/** The constructors simple-peer's `wrtc` option takes. */
+/** The WebRTC constructors the SDK's links use. */
 export interface WebRtcImplementation {
   RTCPeerConnection: unknown;
   RTCSessionDescription: unknown;
   RTCIceCandidate: unknown;
+  /** For a remote track that arrives without a stream; the page's global when absent. */
+  MediaStream?: unknown;
 }
 
 export interface Platform {

@@ -8,11 +8,11 @@ import {
   ERROR_CODES,
   SUBPROTOCOL,
   TOKEN_SUBPROTOCOL_PREFIX,
-  serverMessageSchema,
+  parseServerMessage,
   type ClientMessage,
   type ServerMessage,
   type ServerMessageOf,
-} from '../../signaling/protocol/index.js';
+} from '../../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { SdkError } from '../errors.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
@@ -400,6 +400,5 @@ function parse(data: unknown): ServerMessage | null {
   } catch {
     return null;
   }
-  const parsed = serverMessageSchema.safeParse(raw);
-  return parsed.success ? parsed.data : null;
+  return parseServerMessage(raw);
 }
