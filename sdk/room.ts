@@ -113,6 +113,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.signaling.on('joined', (e) => this.onJoined(e.welcome, e.kind, e.previousPeerId));
     this.signaling.on('message', (m) => this.onMessage(m));
     this.signaling.on('state', (state) => this.emit('connection-state', { state }));
+    this.signaling.on('token-refresh-failed', (e) => this.emit('error', e));
     this.signaling.on('reconnecting', ({ attempt, delayMs }) =>
       this.emit('reconnecting', { attempt, delayMs }),
     );
@@ -399,6 +400,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       case 'left':
       case 'pong':
       case 'reconnect':
+      case 'token-refreshed':
         return; // handled by the signaling client
       default:
         assertNever(message);

@@ -80,7 +80,7 @@ describe('ICE server changes mid-call', () => {
     const created = [linksCreated(a), linksCreated(b)];
     const firstUser = (a.room as unknown as { iceServers: Array<{ username?: string }> }).iceServers[0]
       ?.username;
-    expect(firstUser).toMatch(/^\d+:alice$/);
+    expect(firstUser).toMatch(/^\d+:alice:dHVybg$/); // bound to room 'turn'
 
     // The list really changed: a new username (later expiry) on both sides.
     const [ra, rb]: [RoomEvents['ice-servers'], RoomEvents['ice-servers']] = await Promise.all([
@@ -88,7 +88,7 @@ describe('ICE server changes mid-call', () => {
       b.room.next('ice-servers'),
     ]);
     expect(ra.iceServers[0]?.username).not.toBe(firstUser);
-    expect(rb.iceServers[0]?.username).toMatch(/^\d+:bob$/);
+    expect(rb.iceServers[0]?.username).toMatch(/^\d+:bob:dHVybg$/);
     const ufragsBefore = rec.localUfrags.size;
 
     await addTrack(a, b);

@@ -6,10 +6,17 @@
  *
  * Figures go child → supervisor → signaling over Node's IPC channel with the `advanced` serialization
  * (structured clone keeps the counters' Map), and signaling serves them on its /metrics as before.
+ * Commands go the other way, signaling → supervisor → this child, as relay-control messages
+ * (turn/relay/relay-control.ts), validated again here before the relay applies them.
  */
 import { pino } from 'pino';
 import type { RelayAddress, RelayStats } from '../turn/relay/relay.js';
 import { startRelay } from '../turn/relay/start-relay.js';
+import {
+  applyRelayControl,
+  isRelayControlEnvelope,
+  parseRelayControlMessage,
+} from '../turn/relay/relay-control.js';
 import type { TurnConfig } from '../turn/config.js';
 
 /** Messages on the IPC channels between the relay child, the supervisor and the signaling child. */
@@ -28,7 +35,14 @@ export function isRelayIpcMessage(m: unknown): m is RelayIpcMessage {
 export async function runBundledRelay(config: TurnConfig, logLevel: string): Promise<void> {
   const send = (m: RelayIpcMessage) => process.send?.(m);
   const logger = pino({ level: logLevel, base: { component: 'turn' } });
-  const relay = await startRelay({ ...config, logger });
+  // Signaling announces its rooms' addresses to this relay, so room scope is on unless configured off.
+  const relay = await startRelay({ ...config, roomScope: config.roomScope ?? 'on', logger });
+  process.on('message', (m: unknown) => {
+    if (!isRelayControlEnvelope(m)) return;
+    const command = parseRelayControlMessage(m);
+    if (command) applyRelayControl(relay, command);
+    else logger.warn('malformed relay-control message ignored');
+  });
   send({ type: 'relay-ready', address: relay.address });
   let last = '';
   const report = () => {

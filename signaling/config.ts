@@ -52,6 +52,15 @@ export const signalingEnv = {
   ),
   PORT: key(int(0, 65535), 'HTTP and WebSocket port', '8080'),
   HOST: key(z.string().min(1), 'interface to listen on', '0.0.0.0'),
+  ADMIN_PORT: key(
+    int(0, 65535),
+    'port of the admin API (rooms, kick, close, revoke; admin-claim JWT); unset: no admin API',
+  ),
+  ADMIN_HOST: key(
+    z.string().min(1),
+    'interface of the admin API (keep it off the public network)',
+    '127.0.0.1',
+  ),
   NODE_ID: key(
     z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
     'instance id in logs and metrics (default: hostname + random)',
@@ -176,7 +185,11 @@ export const signalingEnv = {
     'with Redis: how soon the members of a dead instance are noticed',
     '15000',
   ),
-  DEV_TOKENS: key(bool, 'enable GET /dev/token (never in production)', 'true in development'),
+  DEV_TOKENS: key(
+    bool,
+    'enable GET /dev/token (never in production); on by itself only with a generated JWT secret',
+    'true when JWT_SECRET is generated',
+  ),
 } as const;
 
 type Env = typeof signalingEnv;
@@ -186,6 +199,8 @@ export interface SignalingConfig {
   production: boolean;
   port: number;
   host: string;
+  /** The admin API's listener, or null for none. */
+  admin: { port: number; host: string } | null;
   nodeId: string;
   logLevel: z.output<Env['LOG_LEVEL']['schema']>;
   jwt: {
@@ -286,6 +301,7 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     production,
     port: e.PORT!,
     host: e.HOST!,
+    admin: e.ADMIN_PORT !== undefined ? { port: e.ADMIN_PORT, host: e.ADMIN_HOST! } : null,
     nodeId: e.NODE_ID ?? `${hostname().slice(0, 40)}-${randomBytes(3).toString('hex')}`,
     logLevel: e.LOG_LEVEL!,
     jwt: {
@@ -324,7 +340,9 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
         failureThreshold: e.TURN_PROBE_FAILURES!,
       },
     },
-    devTokens: e.DEV_TOKENS ?? !production,
+    // With a real secret the route would mint real tokens for anyone: only an explicit DEV_TOKENS=true
+    // turns it on then (main.ts logs that loudly).
+    devTokens: e.DEV_TOKENS ?? (!production && jwtGenerated),
     redis: e.REDIS_URL
       ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX!, presenceTtlMs: e.PRESENCE_TTL_MS! }
       : null,

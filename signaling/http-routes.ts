@@ -6,17 +6,19 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mintDevToken, type TokenVerifier } from './auth/token-verifier.js';
-import { roomNameSchema } from './protocol/index.js';
-import type { IceServerGrant, RelayHint } from './relay/ice-servers.js';
-import { hostFromHeader, regionFromQuery } from './relay/ice-servers.js';
+import { grantsRoom, mintDevToken, type TokenVerifier } from './auth/token-verifier.js';
+import { ERROR_CODES, httpStatusOf, roomNameSchema, type HttpErrorCode } from './protocol/index.js';
+import type { IceRequest, IceServerGrant } from './ice/ice-servers.js';
+import { hostFromHeader, regionFromQuery } from './ice/ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
 
 export interface RouteContext {
   ready: () => boolean;
   metrics: SignalingMetrics;
   verifier: TokenVerifier;
-  iceServers: (userId: string, hint: RelayHint) => IceServerGrant;
+  /** Whether a token of this user issued then is refused (a revocation). */
+  revoked: (userId: string, issuedAt: number | undefined) => boolean;
+  iceServers: (request: IceRequest) => IceServerGrant;
   credentialTtlSec: number;
   /** Present only in the development default. */
   devToken?: { secret: string; audience: string; issuer: string };
@@ -42,6 +44,16 @@ function json(
   res.end(JSON.stringify(body));
 }
 
+/** An HTTP refusal with a code of the protocol's error list and its status. */
+export function refuse(
+  res: ServerResponse,
+  code: HttpErrorCode,
+  message: string = ERROR_CODES[code].message,
+  headers: Record<string, string> = {},
+): void {
+  json(res, httpStatusOf(code), { code, message }, headers);
+}
+
 export async function handleHttp(
   req: IncomingMessage,
   res: ServerResponse,
@@ -61,44 +73,52 @@ export async function handleHttp(
     case 'POST /v1/turn-credentials':
       return turnCredentials(req, url, res, ctx);
     case 'GET /dev/token':
-      if (!ctx.devToken) return json(res, 404, { code: 'not_found' });
+      if (!ctx.devToken) return refuse(res, 'not_found');
       return devToken(url, res, ctx.devToken);
     default:
       if (req.method === 'GET' || req.method === 'HEAD') return serveStatic(url.pathname, res);
-      return json(res, 404, { code: 'not_found' });
+      return refuse(res, 'not_found');
   }
 }
 
 /**
  * POST /v1/turn-credentials with `Authorization: Bearer <jwt>`. The body follows the TURN REST API
  * (draft-uberti-behave-turn-rest-00 §2.2: username, password, ttl, uris) and adds `iceServers`, ready to
- * hand to RTCPeerConnection. `?region=<label>` orders relays of that region first.
+ * hand to RTCPeerConnection. `?region=<label>` orders relays of that region first. The credentials are
+ * bound to one room (`?room=`, or the token's only room), never longer-lived than the token.
  */
 function turnCredentials(req: IncomingMessage, url: URL, res: ServerResponse, ctx: RouteContext): void {
   const auth = req.headers.authorization;
   const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
   if (!token) {
     ctx.metrics.authFailures.inc({ status: '401', reason: 'missing token' });
-    return json(
-      res,
-      401,
-      { code: 'unauthorized', message: 'Bearer token required' },
-      { 'www-authenticate': 'Bearer' },
-    );
+    return refuse(res, 'unauthorized', 'Bearer token required', { 'www-authenticate': 'Bearer' });
   }
   const verified = ctx.verifier.verify(token);
-  if (!verified.ok) {
+  const refused = verified.ok
+    ? ctx.revoked(verified.grant.userId, verified.grant.issuedAt)
+      ? 'token revoked'
+      : null
+    : verified.reason;
+  if (!verified.ok || refused !== null) {
     ctx.metrics.authFailures.inc({ status: '401', reason: 'invalid token' });
-    return json(
-      res,
-      401,
-      { code: 'unauthorized', message: 'Invalid token' },
-      { 'www-authenticate': 'Bearer error="invalid_token"' },
-    );
+    return refuse(res, 'unauthorized', refused ?? 'invalid token', {
+      'www-authenticate': 'Bearer error="invalid_token"',
+    });
   }
-  const grant = ctx.iceServers(verified.grant.userId, {
-    host: hostFromHeader(req.headers.host),
-    region: regionFromQuery(url),
+  // Credentials are bound to one room (a room-scoped relay lets them reach only its peers): the one asked
+  // for with ?room=, or the token's only room.
+  const granted = verified.grant.rooms;
+  const only = granted !== '*' && granted.size === 1 ? [...granted][0] : undefined;
+  const room = url.searchParams.get('room') ?? only;
+  if (room === undefined || !roomNameSchema.safeParse(room).success)
+    return refuse(res, 'bad_request', 'name the room the credentials are for: ?room=<room>');
+  if (!grantsRoom(verified.grant, room)) return refuse(res, 'forbidden', 'token does not grant this room');
+  const grant = ctx.iceServers({
+    room,
+    userId: verified.grant.userId,
+    hint: { host: hostFromHeader(req.headers.host), region: regionFromQuery(url) },
+    notAfter: verified.grant.expiresAt,
   });
   const turn = grant.iceServers.find((s) => s.username !== undefined);
   json(res, 200, {
@@ -115,7 +135,7 @@ function devToken(url: URL, res: ServerResponse, dev: NonNullable<RouteContext['
   const room = url.searchParams.get('room') ?? 'demo';
   const user = url.searchParams.get('user') ?? `guest-${Math.random().toString(36).slice(2, 8)}`;
   if (!roomNameSchema.safeParse(room).success || !/^[\w.@-]{1,64}$/.test(user)) {
-    return json(res, 400, { code: 'bad_request', message: 'room or user is not acceptable' });
+    return refuse(res, 'bad_request', 'room or user is not acceptable');
   }
   const token = mintDevToken({
     secret: dev.secret,
@@ -131,8 +151,7 @@ function devToken(url: URL, res: ServerResponse, dev: NonNullable<RouteContext['
 async function serveStatic(pathname: string, res: ServerResponse): Promise<void> {
   const relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
   const file = normalize(join(DEMO_ROOT, relative));
-  if (!file.startsWith(DEMO_ROOT) || file.split(sep).includes('..'))
-    return json(res, 404, { code: 'not_found' });
+  if (!file.startsWith(DEMO_ROOT) || file.split(sep).includes('..')) return refuse(res, 'not_found');
   try {
     const body = await readFile(file);
     res.writeHead(200, {
@@ -141,6 +160,6 @@ async function serveStatic(pathname: string, res: ServerResponse): Promise<void>
     });
     res.end(body);
   } catch {
-    json(res, 404, { code: 'not_found' });
+    refuse(res, 'not_found');
   }
 }

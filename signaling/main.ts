@@ -10,16 +10,17 @@
  */
 import { pino } from 'pino';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
-import { RedisBus } from './cluster/redis-bus.js';
+import { RedisBus } from './rooms/redis-bus.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
-import { bundledTurnUrls } from './relay/ice-servers.js';
-import { registryFromConfig } from './relay/registry-from-config.js';
+import { bundledTurnUrls } from './ice/ice-servers.js';
+import { registryFromConfig } from './ice/registry-from-config.js';
 import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
 import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
 import type { RelayAddress, RelayStats } from '../turn/relay/relay.js';
 import { newCounters } from '../turn/relay/relay-metrics.js';
 import { isRelayIpcMessage, runBundledRelay } from './bundled-relay-process.js';
 import { runSupervisor } from './supervisor.js';
+import { ipcRelayControl } from '../turn/relay/relay-control.js';
 
 /** The bundled relay as signaling sees it from its own process: where it listens, and figures over IPC. */
 interface BundledRelay {
@@ -163,6 +164,8 @@ async function main(argv: string[]): Promise<void> {
       env: {
         ...process.env,
         ...(config.jwt.generated ? { JWT_SECRET: config.jwt.key } : {}),
+        // The child sees the generated secret as configured; the route follows the parent's decision.
+        ...(config.devTokens ? { DEV_TOKENS: 'true' } : {}),
         TURN_SECRETS: config.turn.secrets.join(','),
       },
       signalingArgs: [`--generated=${generated.join(',')}`],
@@ -208,6 +211,8 @@ async function runSignaling(
     embeddedRelay: relay ? relay.address : null,
     relays,
     processMetrics: true,
+    // Under the supervisor the relay is a sibling process: revocations and room addresses go over IPC.
+    relayControl: relay ? ipcRelayControl() : null,
     ...(bus ? { bus } : {}),
   });
   // The embedded relay's figures are served on signaling's /metrics.
@@ -215,6 +220,10 @@ async function runSignaling(
   const { port } = await server.listen();
   process.stderr.write(banner(config, port, relay, generated));
   logger.info({ port, relay: relay?.address, pid: process.pid }, 'started');
+  if (config.devTokens && !generated.jwt)
+    logger.warn(
+      'DEV_TOKENS=true with a configured JWT secret: GET /dev/token mints real tokens for any user and room',
+    );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -126,8 +126,8 @@ describe('relay registry', () => {
     }
     // Credentials are minted for each peer's own user id.
     const turnOf = (servers: IceServer[]) => servers.find((x) => x.username !== undefined)?.username;
-    expect(turnOf(forEu.iceServers)).toMatch(/^\d+:alice$/);
-    expect(turnOf(forUs.iceServers)).toMatch(/^\d+:bob$/);
+    expect(turnOf(forEu.iceServers)).toMatch(/^\d+:alice:/);
+    expect(turnOf(forUs.iceServers)).toMatch(/^\d+:bob:/);
 
     // The relay comes up on the silent port: one answered probe brings it back, first in eu (weight 5).
     const port = deadPort;

@@ -166,14 +166,24 @@ describe('operations', () => {
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { username: string; password: string; ttl: number; uris: string[] };
-    expect(body.username).toMatch(/^\d+:alice$/);
+    expect(body.username).toMatch(/^\d+:alice:cg$/); // bound to the token's only room, 'r'
     expect(body.uris).toEqual(['turn:127.0.0.1:3479?transport=udp', 'stun:127.0.0.1:3479']);
     expect(body.ttl).toBe(14400);
     const { verifyTurnCredential } = await import('../turn/credentials/rest-credentials.js');
     expect(verifyTurnCredential(body.username, body.password, ['turn-test-secret'])).toMatchObject({
       ok: true,
       userId: 'alice',
+      room: 'r',
     });
+    // A token of several rooms must say which one; a room it does not grant is refused.
+    const both = { authorization: `Bearer ${sig.token('alice', ['r', 's'])}` };
+    const unnamed = await fetch(url, { method: 'POST', headers: both });
+    expect(unnamed.status).toBe(400);
+    expect(await unnamed.json()).toMatchObject({ code: 'bad_request' });
+    expect((await fetch(`${url}?room=s`, { method: 'POST', headers: both })).status).toBe(200);
+    const other = await fetch(`${url}?room=x`, { method: 'POST', headers: both });
+    expect(other.status).toBe(403);
+    expect(await other.json()).toMatchObject({ code: 'forbidden' });
   });
 });
 

@@ -9,14 +9,20 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { decideUpgrade, selectSubprotocol } from './auth/upgrade-auth.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import type { SignalingConfig } from './config.js';
-import { ClientConnection } from './connection/client-connection.js';
+import { ClientConnection, type ConnectionContext } from './connection/client-connection.js';
 import { Heartbeat } from './connection/heartbeat.js';
 import { handleHttp } from './http-routes.js';
 import { SignalingMetrics } from './metrics.js';
-import { PROTOCOL_VERSION } from './protocol/index.js';
-import { Dispatcher } from './relay/dispatcher.js';
-import { buildIceServers, hostFromHeader, regionFromQuery, type RelayHint } from './relay/ice-servers.js';
-import { registryFromConfig } from './relay/registry-from-config.js';
+import { ERROR_CODES, PROTOCOL_VERSION, httpStatusOf } from './protocol/index.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { Revocations } from './admin/revocations.js';
+import { handleAdmin } from './admin/admin-api.js';
+import type { Revocation } from './rooms/room-bus.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { buildIceServers, hostFromHeader, regionFromQuery, type IceRequest } from './ice/ice-servers.js';
+import { registryFromConfig } from './ice/registry-from-config.js';
+import { turnUserId } from './ice/ice-servers.js';
+import type { RelayControl } from '../turn/relay/relay-control.js';
 import type { BundledRelayPorts, RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
@@ -36,6 +42,10 @@ export interface SignalingServerDeps {
   relays?: RelayRegistry;
   /** Collect Node process metrics (off in tests that start many servers). */
   processMetrics?: boolean;
+  /** The one clock of this server: token expiry, heartbeat, resume windows, relay probes. */
+  clock?: Clock;
+  /** Tells the bundled relay of revocations and room addresses; none when no relay runs beside us. */
+  relayControl?: RelayControl | null;
 }
 
 /** Signals kept for a dropped peer while it may resume. */
@@ -45,11 +55,18 @@ export class SignalingServer {
   readonly metrics: SignalingMetrics;
   readonly log: Logger;
   private readonly http: Server;
+  /** The admin API's own listener (ADMIN_PORT), or null. */
+  private readonly adminHttp: Server | null;
   private readonly wss: WebSocketServer;
   private readonly bus: RoomBus;
   private readonly dispatcher: Dispatcher;
   private readonly heartbeat: Heartbeat;
   private readonly verifier: TokenVerifier;
+  readonly clock: Clock;
+  readonly revocations: Revocations;
+  private readonly relayControl: RelayControl | null;
+  /** What every connection shares (one object, not one per connection). */
+  private readonly connectionContext: ConnectionContext;
   readonly relays: RelayRegistry;
   private readonly ownsRelays: boolean;
   private readonly connections = new Set<ClientConnection>();
@@ -67,16 +84,22 @@ export class SignalingServer {
     // A logger handed in (main.ts) already carries nodeId in its base fields; adding it again would
     // print the key twice on every line.
     this.log = deps.logger ?? pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
+    const clock = (this.clock = deps.clock ?? systemClock);
+    this.relayControl = deps.relayControl ?? null;
     this.bus =
       deps.bus ??
       new MemoryBus({
         nodeId: config.nodeId,
         resumeWindowMs: config.resumeWindowMs,
         mailboxSize: MAILBOX_SIZE,
+        clock,
       });
+    this.revocations = new Revocations(clock);
+    this.bus.onRevoked((r) => this.applyRevocation(r));
     this.ownsRelays = deps.relays === undefined;
     this.relays =
-      deps.relays ?? registryFromConfig(config.turn, { bundled: deps.embeddedRelay ?? null, log: this.log });
+      deps.relays ??
+      registryFromConfig(config.turn, { bundled: deps.embeddedRelay ?? null, log: this.log, clock });
     if (this.ownsRelays) this.relays.start();
     this.metrics = new SignalingMetrics(
       config.nodeId,
@@ -87,14 +110,15 @@ export class SignalingServer {
       },
       { processMetrics: deps.processMetrics ?? false },
     );
-    const verifier = (this.verifier = new TokenVerifier(config.jwt));
+    const verifier = (this.verifier = new TokenVerifier({ ...config.jwt, now: () => clock.now() }));
     const iceOptions = {
       secrets: config.turn.secrets,
       credentialTtlSec: config.turn.credentialTtlSec,
       externalIp: config.turn.externalIp,
+      now: () => clock.now(),
     };
-    const iceServers = (userId: string, hint: RelayHint) =>
-      buildIceServers(iceOptions, this.relays.select(hint.region), userId, hint.host);
+    const iceServers = (request: IceRequest) =>
+      buildIceServers(iceOptions, this.relays.select(request.hint.region), request);
     this.dispatcher = new Dispatcher({
       bus: this.bus,
       roomSize: config.limits.roomSize,
@@ -106,6 +130,18 @@ export class SignalingServer {
         resumeWindowMs: config.resumeWindowMs,
       },
       iceServers,
+      ...(deps.relayControl
+        ? {
+            announceAddresses: (room: string, addresses: string[]) =>
+              this.tellRelay('announce', room, addresses),
+          }
+        : {}),
+      verifyToken: (token) => {
+        const verified = verifier.verify(token);
+        if (verified.ok && this.revocations.refuses(verified.grant.userId, verified.grant.issuedAt))
+          return { ok: false, reason: 'token revoked', detail: 'token revoked' };
+        return verified;
+      },
       metrics: this.metrics,
       log: this.log,
     });
@@ -123,6 +159,7 @@ export class SignalingServer {
         ready: () => this.ready(),
         metrics: this.metrics,
         verifier,
+        revoked: (userId, issuedAt) => this.revocations.refuses(userId, issuedAt),
         iceServers,
         credentialTtlSec: config.turn.credentialTtlSec,
         ...(config.devTokens
@@ -130,8 +167,9 @@ export class SignalingServer {
           : {}),
       }).catch((err: unknown) => {
         this.log.warn({ err }, 'http route failed');
-        if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' });
-        res.end('{"code":"bad_request"}');
+        if (!res.headersSent)
+          res.writeHead(httpStatusOf('bad_request'), { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 'bad_request', message: ERROR_CODES.bad_request.message }));
       });
     });
     this.http.on('connection', (socket: Socket) => {
@@ -141,7 +179,75 @@ export class SignalingServer {
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.upgrade(req, socket, head),
     );
-    this.heartbeat = new Heartbeat(() => this.connections, config.heartbeatIntervalMs);
+    this.heartbeat = new Heartbeat(() => this.connections, config.heartbeatIntervalMs, clock);
+    this.connectionContext = {
+      limits: config.limits,
+      clock,
+      clockSkewSec: config.jwt.clockSkewSec,
+      metrics: this.metrics,
+      log: this.log,
+      onMessage: (c, message) => this.dispatcher.dispatch(c, message),
+    };
+    const adminContext = {
+      bus: this.bus,
+      verifier,
+      clock,
+      credentialTtlSec: config.turn.credentialTtlSec,
+      log: this.log,
+    };
+    this.adminHttp = config.admin
+      ? createServer((req, res) => {
+          handleAdmin(req, res, adminContext).catch((err: unknown) => {
+            this.log.error({ err }, 'admin request failed');
+            if (!res.headersSent)
+              res.writeHead(httpStatusOf('bad_request'), { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ code: 'internal', message: ERROR_CODES.internal.message }));
+          });
+        })
+      : null;
+  }
+
+  /** Commands to the bundled relay; one it refuses (a value out of its bounds) is logged, never thrown. */
+  private tellRelay(op: 'revoke', userId: string, credentialsExpiringBy: number): void;
+  private tellRelay(op: 'announce', room: string, addresses: string[]): void;
+  private tellRelay(op: 'revoke' | 'announce', subject: string, arg: number | string[]): void {
+    const control = this.relayControl;
+    if (!control) return;
+    try {
+      // The relay knows users by the id in their TURN usernames.
+      if (op === 'revoke') control.revokeUser(turnUserId(subject), arg as number);
+      else control.announceRoomAddresses(subject, arg as string[]);
+    } catch (err) {
+      this.log.warn({ err, op }, 'relay control command refused');
+    }
+  }
+
+  /** Load the revocations made before this instance started (call before serving). */
+  async loadRevocations(): Promise<void> {
+    for (const r of await this.bus.revocations()) this.revocations.add(r);
+  }
+
+  /**
+   * A user was revoked (here or on another instance): refuse their older tokens, close their connections
+   * here (their seats end with `peer-left` `kicked`), and have the bundled relay drop their allocations
+   * and refuse the credentials they were given.
+   */
+  private applyRevocation(revocation: Revocation): void {
+    this.revocations.add(revocation);
+    let closed = 0;
+    for (const conn of this.connections) {
+      if (conn.grant.userId !== revocation.userId) continue;
+      const membership = conn.membership;
+      conn.membership = null;
+      conn.fail('revoked');
+      closed++;
+      if (membership)
+        this.bus
+          .leave(membership.room, membership.peerId, 'kicked', membership.sessionId)
+          .catch((err: unknown) => this.log.warn({ err }, 'revocation: freeing a seat failed'));
+    }
+    this.tellRelay('revoke', revocation.userId, revocation.credentialsExpiringBy);
+    this.log.warn({ user: revocation.userId, by: revocation.by, closed }, 'user revoked');
   }
 
   ready(): boolean {
@@ -149,18 +255,20 @@ export class SignalingServer {
   }
 
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
+    await this.loadRevocations();
+    await listenOn(this.http, port, host);
+    if (this.adminHttp && this.config.admin)
+      await listenOn(this.adminHttp, this.config.admin.port, this.config.admin.host);
     return this.address();
   }
 
   address(): AddressInfo {
     return this.http.address() as AddressInfo;
+  }
+
+  /** Where the admin API listens, or null when it is off. */
+  adminAddress(): AddressInfo | null {
+    return (this.adminHttp?.address() as AddressInfo | null) ?? null;
   }
 
   get connectionCount(): number {
@@ -179,16 +287,18 @@ export class SignalingServer {
       connectionsFrom: (ip) => this.perIp.get(ip) ?? 0,
       maxConnections: this.config.limits.maxConnections,
       maxConnectionsPerIp: this.config.limits.maxConnectionsPerIp,
+      revoked: (userId, issuedAt) => this.revocations.refuses(userId, issuedAt),
     });
     if (!decision.ok) {
-      this.metrics.authFailures.inc({ status: String(decision.status), reason: decision.code });
+      const status = httpStatusOf(decision.code);
+      this.metrics.authFailures.inc({ status: String(status), reason: decision.code });
       this.log.info(
-        { status: decision.status, code: decision.code, reason: decision.reason },
+        { status, code: decision.code, reason: decision.detail ?? decision.reason },
         'upgrade refused',
       );
       const body = JSON.stringify({ code: decision.code, message: decision.reason });
       socket.end(
-        `HTTP/1.1 ${decision.status} ${STATUS_TEXT[decision.status]}\r\nConnection: close\r\n` +
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\n` +
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
       return;
@@ -221,10 +331,7 @@ export class SignalingServer {
         host: hostFromHeader(req.headers.host),
         region: regionFromQuery(new URL(req.url ?? '/', 'http://placeholder')),
       },
-      this.config.limits,
-      this.metrics,
-      this.log,
-      (c, message) => this.dispatcher.dispatch(c, message),
+      this.connectionContext,
     );
     this.connections.add(conn);
     ws.on('error', (err) => conn.log.debug({ err }, 'socket error'));
@@ -264,7 +371,6 @@ export class SignalingServer {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.heartbeat.close();
-      this.dispatcher.close();
       if (this.ownsRelays) this.relays.close();
       for (const conn of this.connections) conn.terminate();
       this.wss.close();
@@ -272,6 +378,10 @@ export class SignalingServer {
         this.http.close(() => resolve());
         for (const socket of this.sockets) socket.destroy();
       });
+      if (this.adminHttp?.listening) {
+        this.adminHttp.closeAllConnections();
+        await new Promise<void>((resolve) => this.adminHttp!.close(() => resolve()));
+      }
       await Promise.all([...this.disconnecting]);
       await this.bus.close();
     })();
@@ -280,12 +390,23 @@ export class SignalingServer {
 }
 
 const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   429: 'Too Many Requests',
   503: 'Service Unavailable',
 };
+
+function listenOn(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

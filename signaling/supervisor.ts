@@ -6,6 +6,10 @@
  * does nothing but start, watch, restart and stop; it generates the development secrets once so that
  * both children, and every restart, share them (tokens and TURN credentials stay valid).
  *
+ * It also routes relay-control commands (turn/relay/relay-control.ts) from signaling to the relay: each
+ * is validated, forwarded to the running relay child, and revocations are kept until their cutoff passes
+ * and replayed to a relay child that (re)starts, so a relay restart does not forget who was revoked.
+ *
  * Signals: SIGTERM/SIGINT are passed to signaling (which drains), then the relay is stopped; a second
  * signal kills both at once. The children run in their own process groups so that Ctrl-C reaches them
  * only through here, once.
@@ -15,6 +19,11 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RelayAddress } from '../turn/relay/relay.js';
 import { isRelayIpcMessage, type RelayIpcMessage } from './bundled-relay-process.js';
+import {
+  isRelayControlEnvelope,
+  parseRelayControlMessage,
+  type RelayControlMessage,
+} from '../turn/relay/relay-control.js';
 
 /** This entry point again (`main.ts` under tsx, `main.js` once built into dist/). */
 const ENTRY = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
@@ -38,6 +47,8 @@ export interface SupervisorOptions {
   env: NodeJS.ProcessEnv;
   /** Extra arguments for the signaling child. */
   signalingArgs: string[];
+  /** The script both children run with their `--role`; default this entry point (`main.ts`). */
+  entry?: string;
   log: (line: string) => void;
 }
 
@@ -45,6 +56,30 @@ export function runSupervisor(options: SupervisorOptions): void {
   let relayAddress: RelayAddress | null = null;
   let lastStats: RelayIpcMessage | null = null;
   let stopping = false;
+  /** Revocations to replay to a restarted relay, by user: the latest cutoff (unix seconds). */
+  const revoked = new Map<string, number>();
+  const toRelay = (m: RelayControlMessage) => {
+    if (relay.child?.connected) relay.child.send(m);
+  };
+  /** Forget revocations whose cutoff has passed (the relay has forgotten them too). */
+  const pruneRevocations = () => {
+    const now = Date.now() / 1000;
+    for (const [userId, cutoff] of revoked) if (cutoff <= now) revoked.delete(userId);
+  };
+  const onControl = (raw: unknown) => {
+    const m = parseRelayControlMessage(raw);
+    if (!m) return options.log('supervisor: malformed relay-control message from signaling ignored');
+    if (m.op === 'revoke-user') {
+      pruneRevocations();
+      revoked.set(m.userId, Math.max(revoked.get(m.userId) ?? 0, m.credentialsExpiringBy));
+    }
+    toRelay(m);
+  };
+  const replayRevocations = () => {
+    pruneRevocations();
+    for (const [userId, credentialsExpiringBy] of revoked)
+      toRelay({ type: 'relay-control', op: 'revoke-user', userId, credentialsExpiringBy });
+  };
   const children: Supervised[] = [
     { name: 'relay', args: () => ['--role=relay'], child: null, startedAt: 0, delayMs: RESTART_BASE_MS },
     {
@@ -59,7 +94,7 @@ export function runSupervisor(options: SupervisorOptions): void {
 
   const start = (s: Supervised) => {
     // The same node flags (tsx's loader in development), the same working directory.
-    const child = spawn(process.execPath, [...process.execArgv, ENTRY, ...s.args()], {
+    const child = spawn(process.execPath, [...process.execArgv, options.entry ?? ENTRY, ...s.args()], {
       env: options.env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
@@ -69,8 +104,10 @@ export function runSupervisor(options: SupervisorOptions): void {
     s.startedAt = Date.now();
     options.log(`supervisor: ${s.name} running (pid ${child.pid ?? '?'})`);
     child.on('message', (m: unknown) => {
+      if (s === signaling && isRelayControlEnvelope(m)) return onControl(m);
       if (!isRelayIpcMessage(m) || s !== relay) return;
       if (m.type === 'relay-ready') {
+        replayRevocations();
         // TURN_PORT is fixed (3478 by default), so a restarted relay comes back on the same port.
         const first = relayAddress === null;
         relayAddress = m.address;

@@ -25,7 +25,8 @@ export class FakeClock implements Clock {
   }
 
   clearTimeout(handle: TimerHandle): void {
-    const id = (handle as { id: number }).id;
+    // Like the platform's clearTimeout, a null or unknown handle is ignored.
+    const id = (handle as { id: number } | null)?.id;
     this.timers = this.timers.filter((x) => x.id !== id);
   }
 
@@ -133,6 +134,7 @@ export function welcomeFor(
     members: [],
     iceServers: [],
     iceServersExpireAt: 0,
+    tokenExpiresAt: 2_000_000_000,
     limits: { maxMessageBytes: 65536, roomSize: 16, ratePerSecond: 100, resumeWindowMs: 30000 },
     ...extra,
   };

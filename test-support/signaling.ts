@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { loadSignalingConfig } from '../signaling/config.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH, type SignalingServerDeps } from '../signaling/server.js';
-import { RedisBus } from '../signaling/cluster/redis-bus.js';
+import { RedisBus } from '../signaling/rooms/redis-bus.js';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -12,7 +12,13 @@ export interface RunningSignaling {
   server: SignalingServer;
   wsUrl: string;
   httpUrl: string;
-  token(userId: string, rooms: string[], extra?: { ttlSec?: number }): string;
+  token(
+    userId: string,
+    rooms: string[],
+    extra?: { ttlSec?: number; issuedAt?: number; claims?: Record<string, unknown> },
+  ): string;
+  /** Where the admin API listens (ADMIN_PORT set), e.g. http://127.0.0.1:1234; else null. */
+  adminUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -39,6 +45,7 @@ export async function startSignaling(
       resumeWindowMs: config.resumeWindowMs,
       mailboxSize: MAILBOX_SIZE,
       log: logger,
+      ...(deps.clock ? { clock: deps.clock } : {}),
     });
     await redis.start();
     bus = redis;
@@ -57,7 +64,10 @@ export async function startSignaling(
         audience: config.jwt.audience,
         issuer: config.jwt.issuer,
         ttlSec: extra.ttlSec ?? 600,
+        ...(extra.issuedAt !== undefined ? { issuedAt: extra.issuedAt } : {}),
+        ...(extra.claims ? { claims: extra.claims } : {}),
       }),
+    adminUrl: server.adminAddress() ? `http://127.0.0.1:${server.adminAddress()!.port}` : null,
     close: () => server.close(),
   };
 }

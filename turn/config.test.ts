@@ -53,6 +53,9 @@ describe('relay config', () => {
     [{ TURN_TLS_CERT_FILE: '/etc/relay/tls.crt' }, 'TURN_TLS_KEY_FILE'],
     [{ TURN_TLS_KEY_FILE: '/etc/relay/tls.key' }, 'TURN_TLS_CERT_FILE'],
     [{ TURN_USER_QUOTA: '0' }, 'TURN_USER_QUOTA'],
+    [{ TURN_MAX_STREAMS_PER_IP: '0' }, 'TURN_MAX_STREAMS_PER_IP'],
+    [{ TURN_ROOM_SCOPE: 'yes' }, 'TURN_ROOM_SCOPE'],
+    [{ TURN_ROOM_SCOPE_WAIT_MS: '-1' }, 'TURN_ROOM_SCOPE_WAIT_MS'],
   ])('refuses %j naming %s', (env, key) => {
     expect(keyOf(env)).toBe(key);
   });

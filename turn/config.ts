@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from './peer-policy.js';
 import { parseExternalIps, type ExternalMapping } from './relay/listen-addresses.js';
+import type { RoomScopeMode } from './relay/room-scope.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -121,6 +122,35 @@ const keys = {
       'allocations per user id (486 past it); 64 fits a relay-only peer in a mesh of 8 over UDP, TCP and TLS on two local networks',
   },
   TURN_TOTAL_QUOTA: { schema: positive, default: '1000', description: 'allocations in total' },
+  /**
+   * Why 200: libwebrtc opens one TCP and one TLS connection per peer connection and local network when
+   * it is handed the bundled relay's three URLs, so a relay-only peer in a mesh of 8 holds 14 streams,
+   * 28 on two networks. Behind one NAT address (an office, a carrier-grade NAT) 200 fits seven such
+   * peers, or a whole mesh of 8 on one network each with room to spare, while one address can take at
+   * most a tenth of the relay's 2 000 stream slots: it now needs ten addresses to starve everyone. An
+   * IPv6 client is counted by its /64, which its network gives it whole.
+   */
+  TURN_MAX_STREAMS_PER_IP: {
+    schema: positive,
+    default: '200',
+    description:
+      'TURN-over-TCP/TLS connections one client address (IPv6: its /64) may hold at once, TCP and TLS together; more from it are closed at accept while others are served',
+  },
+  /**
+   * No default here: the relay `npm start` embeds hears signaling's room announcements and turns scope on
+   * when this is unset; the standalone relay (`npm run start:turn`) hears none and leaves it off.
+   */
+  TURN_ROOM_SCOPE: {
+    schema: z.enum(['on', 'off', 'strict']),
+    description:
+      'room scope: on grants a room-bound credential permissions only toward addresses its room announced or its allocations on this relay use (403 otherwise), unscoped credentials unchanged; strict also refuses unscoped credentials; off. Unset: on for the relay npm start embeds, off for npm run start:turn',
+  },
+  TURN_ROOM_SCOPE_WAIT_MS: {
+    schema: z.coerce.number().int().min(0).max(10_000),
+    default: '1000',
+    description:
+      'how long a permission toward an address its room has not announced yet waits for the announcement before 403, ms',
+  },
   TURN_MAX_LIFETIME: {
     schema: positive,
     default: '3600',
@@ -153,6 +183,10 @@ export interface TurnConfig {
   deniedPeers: string[];
   userQuota: number;
   totalQuota: number;
+  maxStreamsPerIp: number;
+  /** Unset: the entry point decides (on when embedded by `npm start`, off standalone). */
+  roomScope: RoomScopeMode | undefined;
+  roomScopeWaitMs: number;
   maxLifetimeSec: number;
   bandwidthBps: number | undefined;
   metricsPort: number;
@@ -187,6 +221,9 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     deniedPeers: (v.TURN_DENIED_PEER_IPS as string[] | undefined) ?? [],
     userQuota: v.TURN_USER_QUOTA as number,
     totalQuota: v.TURN_TOTAL_QUOTA as number,
+    maxStreamsPerIp: v.TURN_MAX_STREAMS_PER_IP as number,
+    roomScope: v.TURN_ROOM_SCOPE as RoomScopeMode | undefined,
+    roomScopeWaitMs: v.TURN_ROOM_SCOPE_WAIT_MS as number,
     maxLifetimeSec: v.TURN_MAX_LIFETIME as number,
     bandwidthBps: v.TURN_BANDWIDTH_BPS as number | undefined,
     metricsPort: v.TURN_METRICS_PORT as number,

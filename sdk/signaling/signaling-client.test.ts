@@ -6,6 +6,7 @@ import type { ReconnectPolicy } from './reconnect-policy.js';
 
 function setup(
   policy: ReconnectPolicy = { nextDelayMs: ({ attempt }) => (attempt <= 3 ? 100 * attempt : null) },
+  pingIntervalMs = 1_000,
 ) {
   const clock = new FakeClock();
   const platform = new FakePlatform();
@@ -20,7 +21,7 @@ function setup(
     clock,
     policy,
     connectTimeoutMs: 5_000,
-    pingIntervalMs: 1_000,
+    pingIntervalMs,
     pongTimeoutMs: 1_000,
   });
   const events: Array<[keyof SignalingClientEvents, unknown]> = [];
@@ -191,5 +192,44 @@ describe('SignalingClient', () => {
     expect(s.platform.sockets).toHaveLength(1);
     expect(s.clock.pending).toBe(0);
     expect(s.events.filter(([e]) => e === 'closed')).toHaveLength(1);
+  });
+
+  it('hands the server a fresh token over the open socket before the old one expires, and again after each refresh', async () => {
+    const s = setup({ nextDelayMs: () => null }, 3_600_000); // no pings in the way
+    const started = s.client.start();
+    s.platform.last.open();
+    const expiresAt = Math.floor(s.clock.now() / 1000) + 600;
+    s.platform.last.deliver(welcomeFor('peer-aaaaaaaa', { tokenExpiresAt: expiresAt }));
+    await started;
+    const refreshes = () => s.platform.last.sent.filter((m) => m.type === 'refresh-token');
+    await s.clock.advance(479_000);
+    expect(refreshes()).toEqual([]);
+    await s.clock.advance(1_000); // a fifth of 600 s left
+    expect(refreshes()).toEqual([
+      { type: 'refresh-token', id: expect.any(Number) as number, token: 'jwt-1' },
+    ]);
+    s.platform.last.deliver({ type: 'token-refreshed', expiresAt: expiresAt + 600 });
+    await s.clock.advance(575_000); // 720 s left: refresh with a fifth (144 s) of them to go
+    expect(refreshes()).toHaveLength(1);
+    await s.clock.advance(1_000);
+    expect(refreshes().map((m) => m.type === 'refresh-token' && m.token)).toEqual(['jwt-1', 'jwt-2']);
+    expect(s.platform.sockets).toHaveLength(1);
+  });
+
+  it('does not reconnect after the server closes with session_replaced, kicked or revoked', async () => {
+    for (const [code, name] of [
+      [4497, 'session_replaced'],
+      [4496, 'kicked'],
+      [4495, 'revoked'],
+    ] as const) {
+      const s = setup();
+      await joinFirst(s);
+      s.platform.last.drop(code);
+      await s.clock.advance(5_000);
+      expect(s.platform.sockets).toHaveLength(1);
+      expect(s.client.state).toBe('closed');
+      const closed = s.events.find(([e]) => e === 'closed')?.[1] as { error?: SdkError };
+      expect(closed.error?.code).toBe(name);
+    }
   });
 });

@@ -5,6 +5,7 @@
  * joining afresh. It hands every other server message to the room.
  */
 import {
+  ERROR_CODES,
   SUBPROTOCOL,
   TOKEN_SUBPROTOCOL_PREFIX,
   parseServerMessage,
@@ -30,6 +31,8 @@ export interface SignalingClientEvents {
   reconnecting: { attempt: number; delayMs: number; error: unknown };
   /** Terminal: the client gave up or was closed. */
   closed: { error?: SdkError };
+  /** getToken failed when the token was about to expire; the connection goes on until it does. */
+  'token-refresh-failed': { error: SdkError };
 }
 
 export interface SignalingClientOptions {
@@ -49,6 +52,23 @@ export interface SignalingClientOptions {
 /** Close code we use to drop a socket we consider dead; not 1000/1001, so the server keeps our seat. */
 const CLOSE_DEAD = 4000;
 
+/**
+ * Server closes after which reconnecting would be wrong: a newer connection of ours took the session, or
+ * an operator removed us. Each ends the client with its code.
+ */
+const TERMINAL_CLOSES = new Map<number, 'session_replaced' | 'kicked' | 'revoked'>(
+  (['session_replaced', 'kicked', 'revoked'] as const).map((code) => [ERROR_CODES[code].close, code]),
+);
+
+/**
+ * When to hand the server a fresh token: with a fifth of the token's remaining life left, and at least
+ * 30 s before it expires (a slow getToken still lands in time), but never in the past.
+ */
+export function tokenRefreshDelayMs(expiresAtSec: number, nowMs: number): number {
+  const remaining = expiresAtSec * 1000 - nowMs;
+  return Math.max(0, remaining - Math.max(30_000, remaining / 5));
+}
+
 export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private socket: SocketLike | null = null;
   private session: { sessionId: string; peerId: string } | null = null;
@@ -61,6 +81,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private wake: (() => void) | null = null;
   private nextRequestId = 1;
   private onLeft: (() => void) | null = null;
+  private refreshTimer: TimerHandle | null = null;
   /** Aborts the connect attempt in flight (socket opening or joining), if any. */
   private abortAttempt: (() => void) | null = null;
 
@@ -127,6 +148,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.stopPing();
+    this.stopTokenRefresh();
     if (this.sleepTimer !== null) this.options.clock.clearTimeout(this.sleepTimer);
     this.wake?.();
     this.onLeft?.();
@@ -226,6 +248,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       if (!message) return;
       if (message.type === 'pong') return;
       if (message.type === 'left') return this.onLeft?.();
+      if (message.type === 'token-refreshed') return this.scheduleTokenRefresh(message.expiresAt);
       if (message.type === 'reconnect') {
         // Draining: go now, keeping our seat (not a clean close), and resume wherever we land.
         this.onDrop(socket, new Error(`server asked to reconnect (${message.reason})`), message.afterMs);
@@ -233,12 +256,52 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       }
       this.emit('message', message);
     };
-    socket.onclose = (ev) => this.onDrop(socket, new Error(`socket closed (${ev.code})`));
+    socket.onclose = (ev) => {
+      const terminal = TERMINAL_CLOSES.get(ev.code);
+      if (terminal && socket === this.socket) return this.close(new SdkError(terminal));
+      this.onDrop(socket, new Error(`socket closed (${ev.code})`));
+    };
     socket.onerror = () => {
       /* close follows */
     };
     this.setState('connected');
     this.startPing();
+    this.scheduleTokenRefresh(welcome.tokenExpiresAt);
+  }
+
+  /**
+   * Ahead of the token's expiry, fetch a fresh one (`getToken`) and hand it over the open socket, so the
+   * server does not close us with `token_expired`. Without `getToken` the server closes us at expiry and
+   * the reconnect fails until the app gives the room a new token.
+   */
+  private scheduleTokenRefresh(expiresAtSec: number): void {
+    const { clock, getToken } = this.options;
+    this.stopTokenRefresh();
+    if (!getToken) return;
+    this.refreshTimer = clock.setTimeout(
+      () => {
+        this.refreshTimer = null;
+        const socket = this.socket;
+        getToken()
+          .then((token) => {
+            if (this.closedFlag || socket !== this.socket) return;
+            this.token = token;
+            this.send({ type: 'refresh-token', id: this.requestId(), token });
+          })
+          .catch((err: unknown) => {
+            // The next reconnect asks again; until then the server closes us at expiry.
+            this.emit('token-refresh-failed', {
+              error: new SdkError('token_refresh_failed', undefined, { cause: err }),
+            });
+          });
+      },
+      tokenRefreshDelayMs(expiresAtSec, clock.now()),
+    );
+  }
+
+  private stopTokenRefresh(): void {
+    if (this.refreshTimer !== null) this.options.clock.clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
   }
 
   /** `minDelayMs`: the server's `afterMs` hint, a floor for the first attempt's delay. */
@@ -246,6 +309,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     if (this.closedFlag || socket !== this.socket) return;
     this.socket = null;
     this.stopPing();
+    this.stopTokenRefresh();
     detach(socket);
     try {
       socket.close(CLOSE_DEAD);

@@ -25,6 +25,8 @@ export interface Grant {
   rooms: ReadonlySet<string> | '*';
   /** Unix seconds the token expires. */
   expiresAt: number;
+  /** Unix seconds the token was issued (`iat`), when it says; revocations refuse tokens issued before. */
+  issuedAt?: number;
 }
 
 const claimsSchema = z
@@ -40,12 +42,33 @@ const claimsSchema = z
       .max(256)
       .optional(),
     exp: z.number(),
+    iat: z.number().optional(),
   })
   .refine((c) => c.room !== undefined || (c.rooms !== undefined && c.rooms.length > 0), {
     message: 'token grants no room (claim `room` or `rooms`)',
   });
 
-export type VerifyResult = { ok: true; grant: Grant } | { ok: false; reason: string };
+/**
+ * `reason` is safe to show the client: it says what is wrong without echoing configuration (the expected
+ * audience or issuer); `detail` is the library's full message, for the server's log only.
+ */
+const adminClaimsSchema = z.object({ sub: z.string().min(1).max(256), admin: z.literal(true) });
+
+export type VerifyResult = { ok: true; grant: Grant } | { ok: false; reason: string; detail: string };
+
+/** jsonwebtoken's messages, mapped to what a client may be told. */
+function publicReason(err: unknown): string {
+  const name = err instanceof Error ? err.name : '';
+  const message = err instanceof Error ? err.message : '';
+  if (name === 'TokenExpiredError') return 'token expired';
+  if (name === 'NotBeforeError') return 'token not yet valid';
+  if (message.startsWith('jwt audience invalid')) return 'token audience not accepted';
+  if (message.startsWith('jwt issuer invalid')) return 'token issuer not accepted';
+  if (message === 'invalid signature') return 'invalid signature';
+  if (message.includes('algorithm')) return 'token algorithm not accepted';
+  if (message === 'jwt malformed' || message.includes('jwt must be')) return 'malformed token';
+  return 'invalid token';
+}
 
 export class TokenVerifier {
   /**
@@ -61,6 +84,38 @@ export class TokenVerifier {
   }
 
   verify(token: string): VerifyResult {
+    const payload = this.payload(token);
+    if (!payload.ok) return payload;
+    const claims = claimsSchema.safeParse(payload.claims);
+    if (!claims.success) {
+      const reason = claims.error.issues[0]?.message ?? 'bad claims';
+      return { ok: false, reason, detail: reason };
+    }
+    const { sub, room, rooms = [], exp, iat } = claims.data;
+    const all = room ? [...rooms, room] : rooms;
+    return {
+      ok: true,
+      grant: {
+        userId: sub,
+        rooms: all.includes('*') ? '*' : new Set(all),
+        expiresAt: exp,
+        ...(iat !== undefined ? { issuedAt: iat } : {}),
+      },
+    };
+  }
+
+  /** An operator's token for the admin API: verified like any other, and it must carry `admin: true`. */
+  verifyAdmin(token: string): { ok: true; subject: string } | { ok: false; reason: string; detail: string } {
+    const payload = this.payload(token);
+    if (!payload.ok) return payload;
+    const claims = adminClaimsSchema.safeParse(payload.claims);
+    if (!claims.success) return { ok: false, reason: 'not an admin token', detail: 'admin claim missing' };
+    return { ok: true, subject: claims.data.sub };
+  }
+
+  private payload(
+    token: string,
+  ): { ok: true; claims: unknown } | { ok: false; reason: string; detail: string } {
     const { algorithms, audience, issuer, clockSkewSec, now = Date.now } = this.options;
     let payload: unknown;
     try {
@@ -74,16 +129,9 @@ export class TokenVerifier {
         ignoreExpiration: false,
       });
     } catch (err) {
-      return { ok: false, reason: err instanceof Error ? err.message : 'invalid token' };
+      return { ok: false, reason: publicReason(err), detail: err instanceof Error ? err.message : 'invalid' };
     }
-    const claims = claimsSchema.safeParse(payload);
-    if (!claims.success) return { ok: false, reason: claims.error.issues[0]?.message ?? 'bad claims' };
-    const { sub, room, rooms = [], exp } = claims.data;
-    const all = room ? [...rooms, room] : rooms;
-    return {
-      ok: true,
-      grant: { userId: sub, rooms: all.includes('*') ? '*' : new Set(all), expiresAt: exp },
-    };
+    return { ok: true, claims: payload };
   }
 }
 
@@ -98,11 +146,24 @@ export interface MintTokenOptions {
   audience: string;
   issuer: string;
   ttlSec: number;
+  /** Unix seconds the token says it was issued (default: now); tests on an injected clock set it. */
+  issuedAt?: number;
+  /** More claims (tests: `admin: true`). */
+  claims?: Record<string, unknown>;
 }
 
 /** Mint an HS256 client token: for the development token route and for tests, never for production auth. */
-export function mintDevToken({ secret, userId, rooms, audience, issuer, ttlSec }: MintTokenOptions): string {
-  return jwt.sign({ rooms }, secret, {
+export function mintDevToken({
+  secret,
+  userId,
+  rooms,
+  audience,
+  issuer,
+  ttlSec,
+  issuedAt,
+  claims = {},
+}: MintTokenOptions): string {
+  return jwt.sign({ ...claims, rooms, ...(issuedAt !== undefined ? { iat: issuedAt } : {}) }, secret, {
     algorithm: 'HS256',
     subject: userId,
     audience,

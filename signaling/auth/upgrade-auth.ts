@@ -3,13 +3,14 @@
  * A refused upgrade gets an HTTP status and a JSON body with a stable code; no WebSocket is created.
  */
 import type { IncomingMessage } from 'node:http';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/index.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type HttpErrorCode } from '../protocol/index.js';
 import { originAllowed, type OriginPolicyOptions } from './origin-policy.js';
 import type { Grant, TokenVerifier } from './token-verifier.js';
 
+/** A refusal: its code (with its HTTP status in the error list) and a reason safe to show the client. */
 export type UpgradeDecision =
   | { ok: true; grant: Grant; ip: string }
-  | { ok: false; status: 401 | 403 | 404 | 429 | 503; code: string; reason: string };
+  | { ok: false; code: HttpErrorCode; reason: string; detail?: string };
 
 export interface UpgradeGate {
   path: string;
@@ -21,6 +22,8 @@ export interface UpgradeGate {
   connectionsFrom: (ip: string) => number;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  /** Whether a token of this user issued then is refused (a revocation). */
+  revoked: (userId: string, issuedAt: number | undefined) => boolean;
 }
 
 /** Client address; behind a trusted proxy, the hop the proxy appended last to X-Forwarded-For. */
@@ -57,21 +60,23 @@ export function selectSubprotocol(offered: Set<string>): string | false {
 
 export function decideUpgrade(req: IncomingMessage, gate: UpgradeGate): UpgradeDecision {
   const url = new URL(req.url ?? '/', 'http://placeholder');
-  if (url.pathname !== gate.path)
-    return { ok: false, status: 404, code: 'not_found', reason: 'no WebSocket here' };
-  if (gate.draining()) return { ok: false, status: 503, code: 'server_draining', reason: 'draining' };
+  if (url.pathname !== gate.path) return { ok: false, code: 'not_found', reason: 'no WebSocket here' };
+  if (gate.draining()) return { ok: false, code: 'server_draining', reason: 'draining' };
   if (gate.connectionCount() >= gate.maxConnections)
-    return { ok: false, status: 503, code: 'server_full', reason: 'instance full' };
+    return { ok: false, code: 'server_full', reason: 'instance full' };
   const ip = clientIp(req, gate.trustProxy);
   if (gate.connectionsFrom(ip) >= gate.maxConnectionsPerIp) {
-    return { ok: false, status: 429, code: 'too_many_connections', reason: 'per-IP connection cap' };
+    return { ok: false, code: 'too_many_connections', reason: 'per-address connection cap' };
   }
   if (!originAllowed(req.headers.origin, req.headers.host, gate.origins)) {
-    return { ok: false, status: 403, code: 'origin_not_allowed', reason: 'origin not allowed' };
+    return { ok: false, code: 'origin_not_allowed', reason: 'origin not allowed' };
   }
   const token = tokenFrom(req, url);
-  if (!token) return { ok: false, status: 401, code: 'unauthorized', reason: 'missing token' };
+  if (!token) return { ok: false, code: 'unauthorized', reason: 'missing token' };
   const verified = gate.verifier.verify(token);
-  if (!verified.ok) return { ok: false, status: 401, code: 'unauthorized', reason: verified.reason };
+  if (!verified.ok)
+    return { ok: false, code: 'unauthorized', reason: verified.reason, detail: verified.detail };
+  if (gate.revoked(verified.grant.userId, verified.grant.issuedAt))
+    return { ok: false, code: 'unauthorized', reason: 'token revoked' };
   return { ok: true, grant: verified.grant, ip };
 }

@@ -16,16 +16,29 @@ import {
   type ServerMessage,
 } from '../protocol/index.js';
 import type { Grant } from '../auth/token-verifier.js';
+import type { Clock } from '../../common/clock.js';
+import type { Frame } from '../rooms/frame.js';
 import type { SignalingMetrics } from '../metrics.js';
 import { TokenBucket } from './token-bucket.js';
 import type { Beating } from './heartbeat.js';
-import type { RelayHint } from '../relay/ice-servers.js';
+import type { RelayHint } from '../ice/ice-servers.js';
 
 export interface ConnectionLimits {
   maxMessageBytes: number;
   ratePerSecond: number;
   rateBurst: number;
   maxBufferedBytes: number;
+}
+
+/** What a connection needs besides its socket: limits, the clock its token expires on, where to report. */
+export interface ConnectionContext {
+  limits: ConnectionLimits;
+  clock: Clock;
+  /** Tolerated clock skew at token expiry, seconds (the same as at the upgrade). */
+  clockSkewSec: number;
+  metrics: SignalingMetrics;
+  log: Logger;
+  onMessage: (conn: ClientConnection, message: ClientMessage) => void;
 }
 
 /** Membership of the connection, set by the dispatcher on join and cleared on leave. */
@@ -47,21 +60,42 @@ export class ClientConnection implements Beating {
   private readonly bucket: TokenBucket;
   private lastRateError = -Infinity;
   private closing = false;
+  private currentGrant: Grant;
+  /** Closes the connection when its token expires; re-armed by each renewal. */
+  private expiry: unknown = null;
 
   constructor(
     private readonly ws: WebSocket,
-    readonly grant: Grant,
+    grant: Grant,
     readonly ip: string,
     /** Host the client reached us at and its region hint, for choosing and naming relays. */
     readonly relayHint: RelayHint,
-    private readonly limits: ConnectionLimits,
-    private readonly metrics: SignalingMetrics,
-    private readonly parentLog: Logger,
-    private readonly onMessage: (conn: ClientConnection, message: ClientMessage) => void,
+    private readonly context: ConnectionContext,
   ) {
-    this.bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
+    this.currentGrant = grant;
+    this.bucket = new TokenBucket(context.limits.ratePerSecond, context.limits.rateBurst);
+    this.armExpiry();
     ws.on('pong', () => (this.alive = true));
     ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+    ws.once('close', () => context.clock.clearTimeout(this.expiry));
+  }
+
+  /** What the connection's token grants; its powers end when the token does. */
+  get grant(): Grant {
+    return this.currentGrant;
+  }
+
+  /** A fresh token for the same user (`refresh-token`): its grant and expiry replace the old. */
+  renewGrant(grant: Grant): void {
+    this.currentGrant = grant;
+    this.armExpiry();
+  }
+
+  private armExpiry(): void {
+    const { clock, clockSkewSec } = this.context;
+    clock.clearTimeout(this.expiry);
+    const ms = (this.currentGrant.expiresAt + clockSkewSec) * 1000 - clock.now();
+    this.expiry = clock.setTimeout(() => this.fail('token_expired'), Math.max(0, ms));
   }
 
   /**
@@ -70,19 +104,33 @@ export class ClientConnection implements Beating {
    */
   get log(): Logger {
     const m = this.membership;
-    return this.parentLog.child({ user: this.grant.userId, ...(m ? { room: m.room, peer: m.peerId } : {}) });
+    return this.context.log.child({
+      user: this.grant.userId,
+      ...(m ? { room: m.room, peer: m.peerId } : {}),
+    });
   }
 
   send(message: ServerMessage): void {
+    this.sendFrame({ type: message.type, json: JSON.stringify(message) });
+  }
+
+  /** Send a frame serialized once for all its receivers. Never throws: a failure is logged and counted. */
+  sendFrame(frame: Frame): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(JSON.stringify(message));
-    this.metrics.messagesOut.inc({ type: message.type });
+    try {
+      this.ws.send(frame.json);
+    } catch (err) {
+      this.log.warn({ err, type: frame.type }, 'send failed');
+      this.context.metrics.errors.inc({ code: 'internal' });
+      return;
+    }
+    this.context.metrics.messagesOut.inc({ type: frame.type });
     // A reader that cannot keep up must not grow our memory without bound (ws buffers without limit).
-    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) this.fail('backpressure', true);
+    if (this.ws.bufferedAmount > this.context.limits.maxBufferedBytes) this.fail('backpressure', true);
   }
 
   sendError(code: ErrorCode, replyTo?: RequestId, message: string = ERROR_CODES[code].message): void {
-    this.metrics.errors.inc({ code });
+    this.context.metrics.errors.inc({ code });
     this.send({ type: 'error', code, message, ...(replyTo !== undefined ? { replyTo } : {}) });
   }
 
@@ -98,7 +146,7 @@ export class ClientConnection implements Beating {
   fail(code: ErrorCode, hard = false): void {
     if (this.closing) return;
     this.closing = true;
-    this.metrics.errors.inc({ code });
+    this.context.metrics.errors.inc({ code });
     this.log.info({ code }, 'closing connection');
     if (hard) this.ws.terminate();
     else this.ws.close(ERROR_CODES[code].close, code);
@@ -118,10 +166,9 @@ export class ClientConnection implements Beating {
 
   private receive(data: RawData, isBinary: boolean): void {
     this.alive = true;
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
-    if (size > this.limits.maxMessageBytes) return this.sendError('payload_too_large');
+    // Every frame costs a token, oversize and malformed ones included: refusing them is work too.
     if (!this.bucket.take()) {
-      this.metrics.errors.inc({ code: 'rate_limited' });
+      this.context.metrics.errors.inc({ code: 'rate_limited' });
       const now = performance.now();
       if (now - this.lastRateError >= RATE_ERROR_INTERVAL_MS) {
         this.lastRateError = now;
@@ -129,6 +176,8 @@ export class ClientConnection implements Beating {
       }
       return;
     }
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (size > this.context.limits.maxMessageBytes) return this.sendError('payload_too_large');
     if (isBinary) return this.sendError('bad_message', undefined, 'Binary frames are not accepted');
     let raw: unknown;
     try {
@@ -147,9 +196,9 @@ export class ClientConnection implements Beating {
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
       return this.sendError('bad_message', replyTo, `${where}${issue?.message ?? 'invalid message'}`);
     }
-    this.metrics.messagesIn.inc({ type: parsed.data.type });
+    this.context.metrics.messagesIn.inc({ type: parsed.data.type });
     try {
-      this.onMessage(this, parsed.data);
+      this.context.onMessage(this, parsed.data);
     } catch (err) {
       this.reportFailure(err, replyTo);
     }

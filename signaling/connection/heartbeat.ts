@@ -2,6 +2,8 @@
  * One timer for every connection: each tick pings the live ones and terminates those that did not answer
  * the previous ping. A connection is therefore closed between one and two intervals after it goes silent.
  */
+import { every, systemClock, type Clock } from '../../common/clock.js';
+
 export interface Beating {
   /** Set true by a pong (or any inbound frame); cleared by each ping. */
   alive: boolean;
@@ -10,14 +12,14 @@ export interface Beating {
 }
 
 export class Heartbeat {
-  private readonly timer: NodeJS.Timeout;
+  private readonly stop: () => void;
 
   constructor(
     private readonly members: () => Iterable<Beating>,
     intervalMs: number,
+    clock: Clock = systemClock,
   ) {
-    this.timer = setInterval(() => this.tick(), intervalMs);
-    this.timer.unref();
+    this.stop = every(clock, intervalMs, () => this.tick());
   }
 
   private tick(): void {
@@ -32,6 +34,6 @@ export class Heartbeat {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.stop();
   }
 }

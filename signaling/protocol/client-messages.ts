@@ -5,6 +5,28 @@
 import { z } from 'zod';
 import { peerIdSchema, requestIdSchema, roomNameSchema, sessionIdSchema } from './ids.js';
 
+/**
+ * The one open-ended value a signal carries (simple-peer's transceiver init): plain JSON, at most
+ * {@link JSON_MAX_DEPTH} levels and {@link JSON_MAX_KEYS} keys and items in all, so nothing accepted can
+ * be too deep to serialize or expensive to walk.
+ */
+export const JSON_MAX_DEPTH = 4;
+export const JSON_MAX_KEYS = 64;
+const boundedJsonObject = z
+  .record(z.string().max(64), z.unknown())
+  .refine((value) => jsonWithin(value, JSON_MAX_DEPTH, { left: JSON_MAX_KEYS }), {
+    message: `must be plain JSON at most ${JSON_MAX_DEPTH} deep with at most ${JSON_MAX_KEYS} keys`,
+  });
+
+function jsonWithin(value: unknown, depth: number, budget: { left: number }): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth === 0) return false;
+  const items = Array.isArray(value) ? value : Object.values(value as Record<string, unknown>);
+  if ((budget.left -= items.length) < 0) return false;
+  return items.every((item) => jsonWithin(item, depth - 1, budget));
+}
+
 /** Bounded string sizes: SDP is large but finite; candidates are small. */
 const SDP_MAX = 48 * 1024;
 const CANDIDATE_MAX = 1024;
@@ -37,7 +59,7 @@ export const signalPayloadSchema = z.discriminatedUnion('type', [
       transceiverRequest: z
         .object({
           kind: z.enum(['audio', 'video']),
-          init: z.record(z.string(), z.unknown()).optional(),
+          init: boundedJsonObject.optional(),
         })
         .strict(),
     })
@@ -95,6 +117,15 @@ export const turnCredentialsRequest = z
   .object({ type: z.literal('turn-credentials'), id: requestIdSchema.optional() })
   .strict();
 
+/**
+ * A fresh token for this connection, sent before the current one expires: the connection's grant becomes
+ * the new token's (same user; it must still grant the room the connection is in). Without one, the
+ * connection is closed with `token_expired` when its token expires.
+ */
+export const refreshTokenMessage = z
+  .object({ type: z.literal('refresh-token'), id: requestIdSchema.optional(), token: z.string().max(8192) })
+  .strict();
+
 /** Application-level keepalive for clients that cannot see WebSocket pings (browsers). */
 export const pingMessage = z
   .object({ type: z.literal('ping'), id: requestIdSchema.optional(), t: z.number().optional() })
@@ -106,6 +137,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   signalMessage,
   dataMessage,
   turnCredentialsRequest,
+  refreshTokenMessage,
   pingMessage,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;

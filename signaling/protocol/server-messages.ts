@@ -33,6 +33,8 @@ export const welcomeMessage = z
     iceServers: z.array(iceServerSchema),
     /** Unix seconds when the TURN credentials in `iceServers` stop being accepted for new allocations. */
     iceServersExpireAt: z.number().int(),
+    /** Unix seconds the connection's token expires: send `refresh-token` before then. */
+    tokenExpiresAt: z.number().int(),
     limits: z
       .object({
         maxMessageBytes: z.number().int(),
@@ -79,6 +81,16 @@ export const turnCredentialsMessage = z
   })
   .strict();
 
+/** The connection's grant now comes from the token of `refresh-token`, valid until `expiresAt`. */
+export const tokenRefreshedMessage = z
+  .object({
+    type: z.literal('token-refreshed'),
+    replyTo: requestIdSchema.optional(),
+    /** Unix seconds: the connection is closed (`token_expired`) then unless another refresh comes. */
+    expiresAt: z.number().int(),
+  })
+  .strict();
+
 export const pongMessage = z
   .object({ type: z.literal('pong'), replyTo: requestIdSchema.optional(), t: z.number().optional() })
   .strict();
@@ -109,6 +121,7 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   serverDataMessage,
   leftMessage,
   turnCredentialsMessage,
+  tokenRefreshedMessage,
   pongMessage,
   reconnectMessage,
   errorMessage,

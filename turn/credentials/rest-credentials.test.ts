@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   mintTurnCredential,
+  roomTag,
   parseTurnUsername,
   turnPassword,
   verifyTurnCredential,
@@ -49,5 +50,42 @@ describe('TURN REST API credentials', () => {
   it('accepts the bare "<expiry>" form with an empty user id', () => {
     expect(parseTurnUsername('1700000600')).toEqual({ expiresAt: 1_700_000_600, userId: '' });
     expect(parseTurnUsername('1700000600:alice')).toEqual({ expiresAt: 1_700_000_600, userId: 'alice' });
+  });
+
+  it('binds a credential to a room as "<expiry>:<user>:<room-tag>", and parses it back', () => {
+    const room = 'Café: team/1 ✓';
+    const cred = mintTurnCredential({ secret: 's', userId: 'alice', ttlSeconds: 600, room, now: NOW });
+    expect(cred.username).toBe(`${NOW / 1000 + 600}:alice:${roomTag(room)}`);
+    expect(roomTag(room)).not.toContain(':');
+    expect(parseTurnUsername(cred.username)).toEqual({ expiresAt: NOW / 1000 + 600, userId: 'alice', room });
+    expect(verifyTurnCredential(cred.username, cred.credential, ['s'], NOW)).toMatchObject({
+      ok: true,
+      room,
+    });
+    // coturn signs the whole username: the room cannot be changed without the secret.
+    const moved = cred.username.replace(roomTag(room), roomTag('other'));
+    expect(verifyTurnCredential(moved, cred.credential, ['s'], NOW)).toMatchObject({ reason: 'forged' });
+    expect(parseTurnUsername('1700000600:alice')?.room).toBeUndefined();
+  });
+
+  it('refuses room tags it would not mint, and rooms it cannot carry', () => {
+    for (const username of [
+      '1700000600:alice:',
+      '1700000600::cm9vbQ',
+      '1700000600:alice:cm9vbQ==',
+      '1700000600:alice:cm9vbQ:x',
+      '1700000600:alice:r!',
+      '1700000600:alice:cm9vbR', // not canonical: decodes to "room" but re-encodes otherwise
+    ])
+      expect(parseTurnUsername(username)).toBeNull();
+    expect(() => mintTurnCredential({ secret: 's', userId: 'a', ttlSeconds: 60, room: '' })).toThrow(
+      RangeError,
+    );
+    expect(() => mintTurnCredential({ secret: 's', userId: '', ttlSeconds: 60, room: 'r' })).toThrow(
+      RangeError,
+    );
+    expect(() =>
+      mintTurnCredential({ secret: 's', userId: 'a', ttlSeconds: 60, room: 'r'.repeat(400) }),
+    ).toThrow(RangeError);
   });
 });

@@ -13,7 +13,8 @@
  * relay candidates from earlier TURN servers a higher priority (pc/ice_server_parsing.cc, "First in the
  * list gets highest priority"), so the first relay is the one ICE tries first.
  */
-import { RelayProber, systemProbeClock, type ProbeClock } from './relay-probe.js';
+import { RelayProber } from './relay-probe.js';
+import { systemClock, type Clock } from '../../common/clock.js';
 import { targetKey, type ProbeTarget, type RelaySpec } from './relay-spec.js';
 
 interface Common {
@@ -78,7 +79,7 @@ export interface RelayRegistryOptions {
   /** Consecutive answered probes that make an unhealthy relay healthy again. Default 1. */
   recoveryThreshold?: number;
   /** Default: the system clock, with unref'd timers. */
-  clock?: ProbeClock;
+  clock?: Clock;
   /** Called when a relay turns unhealthy or healthy again. */
   onChange?: (relay: RelayStatus) => void;
   /** Called after every probe, with the target ("udp:host:port") and its RTT in ms or null for a miss. */
@@ -116,7 +117,7 @@ export class RelayRegistry {
   private readonly entries: Entry[];
   private readonly targets = new Map<string, TargetHealth>();
   private readonly prober: RelayProber;
-  private readonly clock: ProbeClock;
+  private readonly clock: Clock;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly failureThreshold: number;
@@ -126,7 +127,7 @@ export class RelayRegistry {
   private closed = false;
 
   constructor(private readonly options: RelayRegistryOptions) {
-    this.clock = options.clock ?? systemProbeClock;
+    this.clock = options.clock ?? systemClock;
     this.intervalMs = options.probeIntervalMs ?? REGISTRY_DEFAULTS.probeIntervalMs;
     this.timeoutMs = options.probeTimeoutMs ?? REGISTRY_DEFAULTS.probeTimeoutMs;
     this.failureThreshold = options.failureThreshold ?? REGISTRY_DEFAULTS.failureThreshold;

@@ -9,25 +9,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIP, type Socket as TcpSocket } from 'node:net';
 import { Method, StunClass, StunWriter, parseStun, randomTransactionId } from '../stun/message.js';
 import type { ProbeTarget } from './relay-spec.js';
-
-/** Clock and timers for probes and the registry; injectable so tests decide when time passes. */
-export interface ProbeClock {
-  /** Milliseconds; only differences are used (RTTs). */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemProbeClock: ProbeClock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    // Probing is background work: it must never be what keeps a process alive.
-    t.unref();
-    return t;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+import { systemClock, type Clock } from '../../common/clock.js';
 
 interface Pending {
   started: number;
@@ -42,7 +24,7 @@ export class RelayProber {
   private readonly tcp = new Set<() => void>();
   private closed = false;
 
-  constructor(private readonly clock: ProbeClock = systemProbeClock) {}
+  constructor(private readonly clock: Clock = systemClock) {}
 
   /** Round-trip time in ms, or null when the target did not answer within `timeoutMs`. Never rejects. */
   probe(target: ProbeTarget, timeoutMs: number): Promise<number | null> {

@@ -16,7 +16,9 @@ import {
   turnUrl,
   type RelayedCall,
 } from '../../test-support/relayed-call.js';
-import { startSignaling } from '../../test-support/signaling.js';
+import { TEST_TURN_SECRET, startSignaling } from '../../test-support/signaling.js';
+import { TurnClient } from '../../test-support/turn-client.js';
+import { mintTurnCredential } from '../credentials/rest-credentials.js';
 import { findTool } from '../../test-support/tools.js';
 
 const hasCoturn = findTool('turnserver') !== null || process.env.CI !== undefined;
@@ -32,7 +34,7 @@ async function callThrough(port: number, transport: 'udp' | 'tcp' = 'udp'): Prom
     expect(peer.iceServers).toContainEqual(
       expect.objectContaining({
         urls: turnUrl(port, transport),
-        username: expect.stringMatching(/^\d+:\w+$/),
+        username: expect.stringMatching(/^\d+:\w+:[\w-]+$/), // bound to the room
       }),
     );
 
@@ -57,6 +59,22 @@ describe.skipIf(!hasCoturn)('relay-only WebRTC through coturn and through the bu
     const coturn = defer((await startCoturn())!, (x) => x.stop());
     await callThrough(coturn.port);
   }, 60_000);
+
+  it('coturn accepts a room-bound credential ("<expiry>:<user>:<room-tag>") as an unscoped one', async () => {
+    const coturn = defer((await startCoturn())!, (x) => x.stop());
+    const cred = mintTurnCredential({
+      secret: TEST_TURN_SECRET,
+      userId: 'alice',
+      ttlSeconds: 600,
+      room: 'team: ✓',
+    });
+    const client = defer(
+      await TurnClient.connect({ host: '127.0.0.1', port: coturn.port }, cred.username, cred.credential),
+      (c) => c.close(),
+    );
+    expect((await client.allocate()).code).toBe(0);
+    expect((await client.createPermission({ address: '127.0.0.1', port: 9 })).code).toBe(0);
+  }, 30_000);
 
   it('the bundled relay does the same, with the data on channels', async () => {
     const bundled = defer(await startLoopbackRelay(), (x) => x.close());

@@ -13,6 +13,8 @@ export class AllocationTable {
   private readonly udp = new Map<number, UdpClients>();
   private readonly streams = new Map<string, Allocation>();
   private readonly perUser = new Map<string, number>();
+  /** Allocations of room-bound credentials, by room (room scope asks for a room's addresses). */
+  private readonly perRoom = new Map<string, Set<Allocation>>();
   /** Allocates still binding a port, by link key, with their user: they count against the quotas. */
   private readonly pending = new Map<string, string>();
   private count = 0;
@@ -65,6 +67,11 @@ export class AllocationTable {
     }
     this.count++;
     this.perUser.set(allocation.userId, (this.perUser.get(allocation.userId) ?? 0) + 1);
+    if (allocation.room !== undefined) {
+      let ofRoom = this.perRoom.get(allocation.room);
+      if (!ofRoom) this.perRoom.set(allocation.room, (ofRoom = new Set<Allocation>()));
+      ofRoom.add(allocation);
+    }
   }
 
   /** Take `allocation` out of the table and close it; a no-op for one already removed. */
@@ -84,6 +91,11 @@ export class AllocationTable {
     const left = (this.perUser.get(allocation.userId) ?? 1) - 1;
     if (left > 0) this.perUser.set(allocation.userId, left);
     else this.perUser.delete(allocation.userId);
+    if (allocation.room !== undefined) {
+      const ofRoom = this.perRoom.get(allocation.room);
+      ofRoom?.delete(allocation);
+      if (ofRoom?.size === 0) this.perRoom.delete(allocation.room);
+    }
     return allocation.close();
   }
 
@@ -116,6 +128,17 @@ export class AllocationTable {
     for (const clients of this.udp.values())
       for (const byPort of clients.values()) out.push(...byPort.values());
     return out;
+  }
+
+  /** The allocations of one user. */
+  ofUser(userId: string): Allocation[] {
+    if (!this.perUser.has(userId)) return [];
+    return this.all().filter((a) => a.userId === userId);
+  }
+
+  /** The allocations of room-bound credentials of `room`. */
+  ofRoom(room: string): ReadonlySet<Allocation> {
+    return this.perRoom.get(room) ?? new Set();
   }
 
   /** Remove expired allocations; sweep the permissions and channels of the others. */

@@ -51,6 +51,8 @@ export interface ClientLink {
   /** A stream: ChannelData is padded to four bytes (RFC 8656 §12.5). */
   readonly stream: boolean;
   send(buf: Buffer): void;
+  /** End a stream client's connection (its allocation goes with it); undefined over UDP. */
+  close?(): void;
 }
 
 /** A relay socket and the address advertised for it; a dual allocation (RFC 8656 §7.2) has two. */
@@ -85,6 +87,8 @@ export class Allocation {
     readonly relays: readonly RelaySocket[],
     readonly username: string,
     readonly userId: string,
+    /** The room its credential is bound to (room scope); undefined for an unscoped credential. */
+    readonly room: string | undefined,
     public expiresAt: number,
     /** The Allocate success response, re-sent for a retransmitted Allocate (RFC 8656 §7.2). */
     readonly allocateTransactionId: Buffer,

@@ -14,6 +14,7 @@ import { advertisedAddress, familyOf, relayAddressFor, type Family } from './lis
 import { SOFTWARE, type Limits, type TurnServerOptions } from './options.js';
 import type { RelayCounters } from './relay-metrics.js';
 import type { RelayPorts } from './relay-ports.js';
+import type { RoomScope } from './room-scope.js';
 
 const UDP = 17;
 
@@ -28,6 +29,10 @@ export interface AllocatorContext {
   closing: () => boolean;
   /** Every local address the relay listens on. */
   addresses: () => readonly string[];
+  /** Whether a user's credential expiring at `expiresAt` was revoked (while its port was binding, say). */
+  revoked: (userId: string, expiresAt: number) => boolean;
+  /** Room scope: in strict mode an unscoped credential may not allocate. */
+  scope: RoomScope;
   logger?: Logger | undefined;
 }
 
@@ -102,6 +107,9 @@ export class Allocator {
       this.count(String(code));
       reply(StunClass.error, (w) => w.addError(code, reason), auth.key);
     };
+    // Strict room scope: a credential bound to no room may not allocate (RFC 8656 §7.2 lets a server
+    // refuse an Allocate for administrative reasons with 403).
+    if (!this.c.scope.admits(auth.room)) return fail(403, 'Forbidden');
     const transport = getAttr(m, Attr.requestedTransport);
     if (!transport || transport.length !== 4) return fail(400, 'Bad Request');
     if (transport[0] !== UDP) return fail(442, 'Unsupported Transport Protocol');
@@ -171,6 +179,8 @@ export class Allocator {
             : addressErrorCode(request.additional, 440, 'Address Family not Supported');
       }
       if (this.c.closing()) return;
+      // The user may have been revoked while the port was binding: nothing is created for it then.
+      if (this.c.revoked(auth.userId, auth.expiresAt)) return fail(401, 'Unauthorized');
       const lifetime = this.lifetimeSec(m, true);
       const relays: RelaySocket[] = sockets.map((socket) => {
         const bound = socket.address();
@@ -196,6 +206,7 @@ export class Allocator {
         relays,
         auth.username,
         auth.userId,
+        auth.room,
         this.c.now() + lifetime * 1000,
         Buffer.from(m.transactionId),
         response,

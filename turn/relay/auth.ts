@@ -55,7 +55,15 @@ export class NonceIssuer {
 }
 
 export type AuthResult =
-  | { ok: true; username: string; userId: string; key: Buffer }
+  | {
+      ok: true;
+      username: string;
+      userId: string;
+      expiresAt: number;
+      /** The room the credential is bound to; undefined for an unscoped one. */
+      room: string | undefined;
+      key: Buffer;
+    }
   | { ok: false; code: 400 | 401 | 438; reason: string };
 
 /**
@@ -73,6 +81,11 @@ export function authenticate(
     clientAddress: string;
     checkExpiry: boolean;
     now: number;
+    /**
+     * Whether this user's credential expiring at `expiresAt` (unix seconds) is revoked: then it gets 401
+     * as a bad credential would, for every method, so a client asks its application for a new one.
+     */
+    revoked?: (userId: string, expiresAt: number) => boolean;
   },
 ): AuthResult {
   if (message.integrityOffset < 0) return { ok: false, code: 401, reason: 'Unauthorized' };
@@ -88,7 +101,11 @@ export function authenticate(
     return { ok: false, code: 401, reason: 'Unauthorized' };
   for (const secret of options.secrets) {
     const key = longTermKey(username, realm, turnPassword(secret, username));
-    if (verifyIntegrity(message, key)) return { ok: true, username, userId: parsed.userId, key };
+    if (!verifyIntegrity(message, key)) continue;
+    if (options.revoked?.(parsed.userId, parsed.expiresAt))
+      return { ok: false, code: 401, reason: 'Unauthorized' };
+    const { userId, expiresAt, room } = parsed;
+    return { ok: true, username, userId, expiresAt, room, key };
   }
   return { ok: false, code: 401, reason: 'Unauthorized' };
 }

@@ -1,6 +1,7 @@
 /** The bundled relay's options, each documented with its default, and the defaults in one place. */
 import type { Logger } from 'pino';
 import type { ExternalMapping } from './listen-addresses.js';
+import type { RoomScopeMode } from './room-scope.js';
 
 /** The SOFTWARE attribute of every response. */
 export const SOFTWARE = 'relay-platform';
@@ -66,10 +67,33 @@ export interface TurnServerOptions {
   tlsHandshakeTimeoutMs?: number;
   /** TCP and TLS connections open at once, together; more are refused. Default 2000. */
   maxTcpConnections?: number;
+  /**
+   * TCP and TLS connections open at once from one client address (an IPv6 client by its /64), counted
+   * across both listeners; more from it are refused while other clients are still served. Default 200
+   * (TURN_MAX_STREAMS_PER_IP, where the figure is argued).
+   */
+  maxStreamsPerIp?: number;
   /** A TCP connection with no allocation is closed after this idle time, ms. Default 30 000. */
   tcpIdleMs?: number;
   /** Bytes waiting to be written to one TCP client before relayed packets are dropped. Default 1 MiB. */
   tcpSendBufferBytes?: number;
+  /**
+   * Room scope (room-scope.ts): 'on' grants a room-bound credential's permissions only toward its room's
+   * announced addresses and allocations, leaving unscoped credentials alone; 'strict' also refuses an
+   * Allocate with an unscoped credential (403); 'off' scopes nothing. Default 'off' here (a relay that
+   * hears no announcements); the relay `npm start` embeds turns it on (TURN_ROOM_SCOPE).
+   */
+  roomScope?: RoomScopeMode | undefined;
+  /** How long a permission toward an address its room has not announced yet waits for it, ms. Default 1000. */
+  roomScopeWaitMs?: number;
+  /** An announced room address is forgotten this long after its last announcement, ms. Default 3 600 000. */
+  roomAddressTtlMs?: number;
+  /** Announced addresses kept per room (the oldest go first). Default 256. */
+  maxAddressesPerRoom?: number;
+  /** Rooms whose announced addresses are kept (the longest silent go first). Default 10 000. */
+  maxAnnouncedRooms?: number;
+  /** Permissions waiting for an announcement at once; past it they get 403 at once. Default 1000. */
+  maxRoomScopeWaits?: number;
   /** How often expired allocations, permissions, channels and reservations are swept, ms. Default 1000. */
   sweepIntervalMs?: number;
   logger?: Logger | undefined;
@@ -88,9 +112,15 @@ export const TURN_SERVER_DEFAULTS = {
   bindAttempts: 64,
   sweepIntervalMs: 1000,
   maxTcpConnections: 2000,
+  maxStreamsPerIp: 200,
   tcpIdleMs: 30_000,
   tcpSendBufferBytes: 1 << 20,
   tlsHandshakeTimeoutMs: 10_000,
+  roomScopeWaitMs: 1000,
+  roomAddressTtlMs: 3_600_000,
+  maxAddressesPerRoom: 256,
+  maxAnnouncedRooms: 10_000,
+  maxRoomScopeWaits: 1000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof TURN_SERVER_DEFAULTS]: number };

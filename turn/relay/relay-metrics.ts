@@ -22,6 +22,13 @@ export interface RelayCounters {
   permissionDenied: number;
   refreshes: number;
   malformed: number;
+  /** TCP/TLS connections closed at accept: every slot taken, or the client's source holds its share. */
+  streamsRefusedTotal: number;
+  streamsRefusedPerAddress: number;
+  /** CreatePermission or ChannelBind of a room-bound credential toward an address outside its room (403). */
+  roomScopeDenied: number;
+  /** Users revoked on this relay (RelayControl.revokeUser). */
+  revocations: number;
   /** Allocate outcomes: "success" or the error code. */
   allocate: Map<string, number>;
 }
@@ -41,6 +48,10 @@ export function newCounters(): RelayCounters {
     permissionDenied: 0,
     refreshes: 0,
     malformed: 0,
+    streamsRefusedTotal: 0,
+    streamsRefusedPerAddress: 0,
+    revocations: 0,
+    roomScopeDenied: 0,
     allocate: new Map(),
   };
 }
@@ -107,6 +118,25 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
     'Permissions and channel binds refused by the peer policy',
     [],
     (m) => m.inc(read().counters.permissionDenied),
+  );
+  counter(
+    'turn_stream_connections_refused_total',
+    'TCP/TLS client connections closed at accept, by the cap that refused them (total or per_address)',
+    ['reason'],
+    (m) => {
+      const c = read().counters;
+      m.inc({ reason: 'total' }, c.streamsRefusedTotal);
+      m.inc({ reason: 'per_address' }, c.streamsRefusedPerAddress);
+    },
+  );
+  counter(
+    'turn_room_scope_denied_total',
+    "Permissions and channel binds refused because the peer is outside the credential's room",
+    [],
+    (m) => m.inc(read().counters.roomScopeDenied),
+  );
+  counter('turn_revocations_total', 'Users revoked on this relay', [], (m) =>
+    m.inc(read().counters.revocations),
   );
   counter('turn_refresh_total', 'Refresh requests accepted', [], (m) => m.inc(read().counters.refreshes));
 }

@@ -122,6 +122,18 @@ export class RelayPorts {
       }
   }
 
+  /** Close every port reserved by `userId` (a revoked user keeps nothing); returns how many. */
+  releaseUser(userId: string): number {
+    let n = 0;
+    for (const [key, r] of this.reservations)
+      if (r.userId === userId) {
+        this.drop(key, r);
+        r.socket.close();
+        n++;
+      }
+    return n;
+  }
+
   /** Idempotent; closes reserved sockets now and any socket whose bind completes later. */
   async close(): Promise<void> {
     this.closed = true;

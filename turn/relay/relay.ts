@@ -3,6 +3,7 @@
  * and frees them all in `close()`.
  */
 import type { RelayCounters } from './relay-metrics.js';
+import type { RelayControl } from './relay-control.js';
 
 export interface RelayAddress {
   /** UDP port of the STUN/TURN listeners (resolved when 0 was asked for). */
@@ -26,7 +27,8 @@ export interface RelayStats {
   counters: RelayCounters;
 }
 
-export interface Relay {
+/** A relay is also controlled: revokeUser and announceRoomAddresses (relay-control.ts). */
+export interface Relay extends RelayControl {
   readonly address: RelayAddress;
   stats(): RelayStats;
   /** Idempotent; resolves when every socket and timer the relay opened is closed. */

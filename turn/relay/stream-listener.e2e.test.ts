@@ -25,7 +25,8 @@ import {
 } from '../stun/message.js';
 import { newCounters } from './relay-metrics.js';
 import { selfSignedCertificate } from './self-signed.js';
-import { ConnectionBudget, StreamListener, type StreamListenerOptions } from './stream-listener.js';
+import { ConnectionBudget } from './connection-budget.js';
+import { StreamListener, type StreamListenerOptions } from './stream-listener.js';
 import type { ClientLink } from './allocation.js';
 import { TlsCertificates } from './tls-certificates.js';
 

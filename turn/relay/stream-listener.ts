@@ -10,38 +10,12 @@ import { createServer as createTcpServer, type Server, type Socket } from 'node:
 import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientLink, LocalEndpoint } from './allocation.js';
+import { ConnectionBudget } from './connection-budget.js';
 import type { RelayCounters } from './relay-metrics.js';
 import { FrameReader } from './tcp-framing.js';
 import type { TlsCertificates } from './tls-certificates.js';
 
 export type StreamTransport = 'tcp' | 'tls';
-
-/**
- * Connections open at once, counted across listeners that share it (TCP and TLS together), so the cap
- * bounds the process's sockets whichever port clients pick. A connection counts from accept, before its
- * TLS handshake: handshakes cost memory and CPU too.
- */
-export class ConnectionBudget {
-  private used = 0;
-
-  /** `max`: connections open at once; more are refused. */
-  constructor(readonly max: number) {}
-
-  /** Take one; false when none is left. */
-  take(): boolean {
-    if (this.used >= this.max) return false;
-    this.used++;
-    return true;
-  }
-
-  release(): void {
-    if (this.used > 0) this.used--;
-  }
-
-  get open(): number {
-    return this.used;
-  }
-}
 
 export interface StreamListenerTls {
   /** The certificate source; the listener applies its changes to new connections. The caller closes it. */
@@ -64,7 +38,10 @@ export interface StreamListenerOptions {
   local: LocalEndpoint;
   /** Connections open at once when no shared `connections` budget is given; more are refused. */
   maxConnections: number;
-  /** A budget shared with other listeners (TCP and TLS together); default: one of `maxConnections`. */
+  /**
+   * A budget shared with other listeners (TCP and TLS together), with its per-source cap; default: one of
+   * `maxConnections` with no per-source cap.
+   */
   connections?: ConnectionBudget | undefined;
   /** A connection whose client holds no allocation is closed after this idle time, ms. */
   idleMs: number;
@@ -159,8 +136,18 @@ export class StreamListener {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
+  /** Count a new connection against the budget, or close it at once, unanswered, when it is spent. */
   private admit(socket: Socket): void {
-    if (this.closed || !this.budget.take()) {
+    const address = socket.remoteAddress;
+    if (this.closed || address === undefined) {
+      socket.destroy();
+      return;
+    }
+    const taken = this.budget.take(address);
+    if (taken !== true) {
+      if (taken === 'total') this.o.counters.streamsRefusedTotal++;
+      else this.o.counters.streamsRefusedPerAddress++;
+      this.o.logger?.debug({ address, refusedBy: taken }, 'relay stream connection refused');
       socket.destroy();
       return;
     }
@@ -168,7 +155,7 @@ export class StreamListener {
     socket.on('error', (err) => this.o.logger?.debug({ err }, 'relay stream connection error'));
     socket.once('close', () => {
       this.connections.delete(socket);
-      this.budget.release();
+      this.budget.release(address);
     });
   }
 
@@ -190,6 +177,7 @@ export class StreamListener {
         if (socket.destroyed || socket.writableLength > o.sendBufferBytes) o.counters.droppedBandwidth++;
         else socket.write(buf);
       },
+      close: () => socket.destroy(),
     };
     const reader = new FrameReader();
     socket.setTimeout(o.idleMs, () => {

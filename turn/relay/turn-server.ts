@@ -17,30 +17,32 @@ import {
   decodeAddress,
   decodeType,
   encodeUnknownAttributes,
-  getAllAttrs,
   getAttr,
   parseStun,
   unknownRequired,
   type StunMessage,
-  type TransportAddress,
 } from '../stun/message.js';
 import {
   CHANNEL_HEADER_LENGTH,
   MAX_CHANNEL,
-  MIN_CHANNEL,
   decodeChannelData,
   isChannelData,
 } from '../stun/channel-data.js';
 import { PeerPolicy } from '../peer-policy.js';
 import { transportOf, type Allocation, type ClientLink, type LocalEndpoint } from './allocation.js';
 import { AllocationTable, type UdpClients } from './allocation-table.js';
+import { AllocationRequests } from './allocation-requests.js';
 import { Allocator } from './allocator.js';
-import { ConnectionBudget, StreamListener } from './stream-listener.js';
+import { ConnectionBudget } from './connection-budget.js';
+import { StreamListener } from './stream-listener.js';
 import { TlsCertificates } from './tls-certificates.js';
 import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { listenAddresses } from './listen-addresses.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
 import { RelayPorts, bindUdp } from './relay-ports.js';
+import { Revocations } from './revocations.js';
+import { RoomAddresses } from './room-addresses.js';
+import { RoomScope } from './room-scope.js';
 import { SOFTWARE, TURN_SERVER_DEFAULTS, type Limits, type TurnServerOptions } from './options.js';
 import type { Relay, RelayAddress, RelayStats } from './relay.js';
 
@@ -57,7 +59,7 @@ export class TurnServer implements Relay {
   private readonly allocator: Allocator;
   private readonly udp: UdpListener[] = [];
   private readonly streams: StreamListener[] = [];
-  /** TCP and TLS connections together are capped by `maxTcpConnections`. */
+  /** TCP and TLS connections together, capped by `maxTcpConnections` and per client by `maxStreamsPerIp`. */
   private readonly connections: ConnectionBudget;
   /** The TLS certificate source when TLS is on; this relay made it and closes it. */
   private certificates: TlsCertificates | undefined;
@@ -65,6 +67,10 @@ export class TurnServer implements Relay {
   private readonly ports: RelayPorts;
   private readonly policy: PeerPolicy;
   private readonly nonces: NonceIssuer;
+  private readonly revocations: Revocations;
+  private readonly roomAddresses: RoomAddresses;
+  private readonly scope: RoomScope;
+  private readonly requests: AllocationRequests;
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private closing: Promise<void> | null = null;
@@ -75,7 +81,7 @@ export class TurnServer implements Relay {
     const limits: Limits = { ...TURN_SERVER_DEFAULTS };
     for (const k of Object.keys(limits) as Array<keyof Limits>) limits[k] = o[k] ?? limits[k];
     this.limits = limits;
-    this.connections = new ConnectionBudget(limits.maxTcpConnections);
+    this.connections = new ConnectionBudget(limits.maxTcpConnections, limits.maxStreamsPerIp);
     this.ports = new RelayPorts({ ...limits, minPort: o.minPort, maxPort: o.maxPort, now: this.now });
     this.table = new AllocationTable(this.now, (user) =>
       user === undefined ? this.ports.reserved : this.ports.reservedBy(user),
@@ -88,6 +94,21 @@ export class TurnServer implements Relay {
       ? createHmac('sha256', secret).update('turn nonce key').digest()
       : randomBytes(32);
     this.nonces = new NonceIssuer(limits.nonceLifetimeSec, this.now, nonceKey);
+    this.revocations = new Revocations(this.now);
+    this.roomAddresses = new RoomAddresses({
+      ttlMs: limits.roomAddressTtlMs,
+      maxPerRoom: limits.maxAddressesPerRoom,
+      maxRooms: limits.maxAnnouncedRooms,
+      maxWaits: limits.maxRoomScopeWaits,
+      now: this.now,
+    });
+    this.scope = new RoomScope({
+      mode: o.roomScope ?? 'off',
+      waitMs: limits.roomScopeWaitMs,
+      addresses: this.roomAddresses,
+      table: this.table,
+      now: this.now,
+    });
     this.allocator = new Allocator({
       options: o,
       limits,
@@ -97,6 +118,18 @@ export class TurnServer implements Relay {
       now: this.now,
       closing: () => this.closing !== null,
       addresses: () => this.address.addresses,
+      revoked: (user, expiresAt) => this.revocations.refuses(user, expiresAt),
+      scope: this.scope,
+      logger: o.logger,
+    });
+    this.requests = new AllocationRequests({
+      table: this.table,
+      counters: this.counters,
+      limits,
+      policy: this.policy,
+      scope: this.scope,
+      lifetimeSec: (m, allocate) => this.allocator.lifetimeSec(m, allocate),
+      now: this.now,
       logger: o.logger,
     });
   }
@@ -327,6 +360,7 @@ export class TurnServer implements Relay {
       clientAddress: link.address,
       checkExpiry,
       now: this.now(),
+      revoked: (user, expiresAt) => this.revocations.refuses(user, expiresAt),
     });
   }
 
@@ -334,75 +368,7 @@ export class TurnServer implements Relay {
   private onAllocationRequest(m: StunMessage, link: ClientLink, reply: ReplyFn): void {
     // RFC 8656 §7.3, §9.2, §11.2: authenticate first, then look for the allocation.
     const auth = this.auth(m, link, reply, false);
-    if (typeof auth === 'number') return;
-    const allocation = this.table.find(link);
-    if (!allocation) return reply(StunClass.error, (w) => w.addError(437, 'Allocation Mismatch'), auth.key);
-    // RFC 8656 §5: later requests must use the credentials the allocation was made with.
-    if (auth.username !== allocation.username)
-      return reply(StunClass.error, (w) => w.addError(441, 'Wrong Credentials'), auth.key);
-    const ok = (build: (w: StunWriter) => void = () => undefined) =>
-      reply(StunClass.success, build, auth.key);
-    const fail = (code: number, reason: string) =>
-      reply(StunClass.error, (w) => w.addError(code, reason), auth.key);
-
-    if (m.method === Method.refresh) {
-      // RFC 8656 §7.3: a family the allocation does not have is a mismatch.
-      const family = getAttr(m, Attr.requestedAddressFamily);
-      if (family && !allocation.relayFor(family[0] === 0x02 ? 'IPv6' : 'IPv4'))
-        return fail(443, 'Peer Address Family Mismatch');
-      const lifetime = this.allocator.lifetimeSec(m, false);
-      this.counters.refreshes++;
-      if (lifetime === 0) {
-        void this.table.remove(allocation);
-        return ok((w) => w.addUint32(Attr.lifetime, 0));
-      }
-      allocation.expiresAt = this.now() + lifetime * 1000;
-      return ok((w) => w.addUint32(Attr.lifetime, lifetime));
-    }
-
-    const peers: TransportAddress[] = [];
-    for (const value of getAllAttrs(m, Attr.xorPeerAddress)) {
-      const peer = decodeAddress(value, true, m.transactionId);
-      if (!peer) return fail(400, 'Bad Request');
-      peers.push(peer);
-    }
-    if (peers.length === 0) return fail(400, 'Bad Request');
-    // RFC 8656 §9.1, §11.2: each peer must be of a family the allocation relays.
-    if (peers.some((p) => !allocation.relayFor(p.family))) return fail(443, 'Peer Address Family Mismatch');
-    if (peers.some((p) => !this.policy.permits(p.address))) {
-      this.counters.permissionDenied++;
-      this.log?.info(
-        { user: allocation.userId, peers: peers.map((p) => p.address) },
-        'peer denied by policy',
-      );
-      return fail(403, 'Forbidden');
-    }
-    const permissionMs = this.limits.permissionLifetimeSec * 1000;
-    const fresh = new Set(peers.map((p) => p.address).filter((ip) => !allocation.permissions.has(ip)));
-    if (allocation.permissions.size + fresh.size > this.limits.maxPermissions)
-      return fail(508, 'Insufficient Capacity');
-
-    if (m.method === Method.createPermission) {
-      for (const p of peers) allocation.permit(p.address, permissionMs);
-      return ok();
-    }
-
-    // ChannelBind (RFC 8656 §11.2)
-    const channel = getAttr(m, Attr.channelNumber);
-    const peer = peers[0]!;
-    if (!channel || channel.length !== 4 || peers.length !== 1) return fail(400, 'Bad Request');
-    const number = channel.readUInt16BE(0);
-    if (number < MIN_CHANNEL || number > MAX_CHANNEL) return fail(400, 'Bad Request');
-    const byNumber = allocation.channelFor(number);
-    const byPeer = allocation.channelOfPeer(peer.address, peer.port);
-    if (
-      (byNumber && (byNumber.address !== peer.address || byNumber.port !== peer.port)) ||
-      (byPeer && byPeer.number !== number)
-    )
-      return fail(400, 'Bad Request');
-    allocation.bind(number, peer, this.limits.channelLifetimeSec * 1000);
-    allocation.permit(peer.address, permissionMs);
-    return ok();
+    if (typeof auth !== 'number') this.requests.handle(m, link, reply, auth);
   }
 
   private onSend(m: StunMessage, link: ClientLink): void {
@@ -415,16 +381,50 @@ export class TurnServer implements Relay {
     allocation.toPeer(data, 0, data.length, peer, false);
   }
 
-  /** Delete expired allocations (closing their sockets), permissions, channels and reservations. */
+  /**
+   * Revoke a user: every allocation of theirs goes now (relay sockets, permissions and channels; a TCP or
+   * TLS client's connection is closed too), with the ports they reserved, and from now on any credential
+   * of theirs expiring at or before `credentialsExpiringBy` (unix seconds) gets 401, as a bad credential
+   * would. A credential expiring later (minted after the revocation) is accepted.
+   */
+  revokeUser(userId: string, credentialsExpiringBy: number): void {
+    this.revocations.revoke(userId, credentialsExpiringBy);
+    const allocations = this.table.ofUser(userId);
+    for (const a of allocations) {
+      void this.table.remove(a);
+      a.client.close?.();
+    }
+    const reservations = this.ports.releaseUser(userId);
+    this.counters.revocations++;
+    this.log?.info(
+      { user: userId, credentialsExpiringBy, allocations: allocations.length, reservations },
+      'user revoked on the relay',
+    );
+  }
+
+  /**
+   * Addresses the peers of `room` use (from their candidates): room-scoped allocations of that room may
+   * be permitted toward them. Entries that are not IP literals are ignored; see room-addresses.ts for how
+   * long they are kept.
+   */
+  announceRoomAddresses(room: string, addresses: readonly string[]): void {
+    this.roomAddresses.announce(room, addresses);
+  }
+
+  /** Delete what has expired: allocations (closing their sockets), permissions, channels, reservations,
+   * revocations and announced addresses. */
   sweep(): void {
     const now = this.now();
     this.table.sweep(now);
     this.ports.sweep(now);
+    this.revocations.sweep(now);
+    this.roomAddresses.sweep(now);
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
+      this.roomAddresses.close();
       for (const { socket } of this.udp) socket.removeAllListeners('message');
       // Allocates still binding a port see `closing` and give their socket back; wait for them first.
       await this.allocator.settled();

@@ -102,6 +102,9 @@ export async function joinRoom({ room, name, token, relayOnly, iceServers, p2pCo
     joined = await connect({
       url: signalingUrl(),
       token: jwt,
+      // A development token lives an hour: the SDK fetches the next one before it expires and hands it
+      // over the open socket. A pasted token cannot be renewed; the server closes the call at its expiry.
+      ...(token ? {} : { getToken: () => devToken(room, userId) }),
       room,
       meta: { name, ...extraMeta },
       platform: trackingPlatform(connections),

@@ -27,6 +27,7 @@ const valid: unknown[] = [
     members: [{ peerId: 'peer_abcdefghij', userId: 'bob', meta: { name: 'Bob', n: 2, ok: true } }],
     iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'c' }, { urls: 'stun:x' }],
     iceServersExpireAt: 1_900_000_000,
+    tokenExpiresAt: 1_900_000_000,
     limits: { maxMessageBytes: 65_536, roomSize: 50, ratePerSecond: 100, resumeWindowMs: 30_000 },
   },
   { type: 'peer-left', peerId: PEER, reason: 'timeout' },
@@ -42,6 +43,7 @@ const valid: unknown[] = [
   { type: 'data', from: PEER, payload: 'hi', channel: 'chat', seq: 3 },
   { type: 'error', code: 'rate_limited', message: 'Rate limit exceeded' },
   { type: 'reconnect', reason: 'draining', afterMs: 100 },
+  { type: 'token-refreshed', replyTo: 7, expiresAt: 1_900_000_600 },
 ];
 const invalid: unknown[] = [
   null,
@@ -54,6 +56,7 @@ const invalid: unknown[] = [
   { type: 'data', from: PEER, payload: 'hi', seq: 1.5 },
   { type: 'error', code: 'no_such_code', message: 'x' },
   { type: 'reconnect', reason: 'draining' },
+  { type: 'token-refreshed', expiresAt: 'soon' },
 ];
 
 describe('light protocol entry', () => {

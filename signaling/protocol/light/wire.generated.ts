@@ -54,6 +54,7 @@ export type ClientMessage =
       seq?: number | undefined;
     }
   | { type: 'turn-credentials'; id?: string | number | undefined }
+  | { type: 'refresh-token'; id?: string | number | undefined; token: string }
   | { type: 'ping'; id?: string | number | undefined; t?: number | undefined };
 export type ClientMessageType = ClientMessage['type'];
 
@@ -68,6 +69,7 @@ export type ServerMessage =
       members: Array<Member>;
       iceServers: Array<IceServer>;
       iceServersExpireAt: number;
+      tokenExpiresAt: number;
       limits: { maxMessageBytes: number; roomSize: number; ratePerSecond: number; resumeWindowMs: number };
     }
   | { type: 'peer-joined'; peer: Member }
@@ -88,6 +90,7 @@ export type ServerMessage =
       iceServers: Array<IceServer>;
       iceServersExpireAt: number;
     }
+  | { type: 'token-refreshed'; replyTo?: string | number | undefined; expiresAt: number }
   | { type: 'pong'; replyTo?: string | number | undefined; t?: number | undefined }
   | { type: 'reconnect'; reason: 'draining' | 'restart'; afterMs: number }
   | {
@@ -106,7 +109,17 @@ export type ServerMessage =
         | 'internal'
         | 'server_draining'
         | 'backpressure'
-        | 'heartbeat_timeout';
+        | 'heartbeat_timeout'
+        | 'token_expired'
+        | 'session_replaced'
+        | 'kicked'
+        | 'revoked'
+        | 'not_found'
+        | 'bad_request'
+        | 'forbidden'
+        | 'origin_not_allowed'
+        | 'server_full'
+        | 'too_many_connections';
       message: string;
       replyTo?: string | number | undefined;
     };
@@ -163,6 +176,7 @@ export const serverMessageJsonSchema: JsonSchema = {
           },
         },
         iceServersExpireAt: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+        tokenExpiresAt: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
         limits: {
           type: 'object',
           properties: {
@@ -184,6 +198,7 @@ export const serverMessageJsonSchema: JsonSchema = {
         'members',
         'iceServers',
         'iceServersExpireAt',
+        'tokenExpiresAt',
         'limits',
       ],
       additionalProperties: false,
@@ -303,7 +318,11 @@ export const serverMessageJsonSchema: JsonSchema = {
                   type: 'object',
                   properties: {
                     kind: { type: 'string', enum: ['audio', 'video'] },
-                    init: { type: 'object', propertyNames: { type: 'string' }, additionalProperties: {} },
+                    init: {
+                      type: 'object',
+                      propertyNames: { type: 'string', maxLength: 64 },
+                      additionalProperties: {},
+                    },
                   },
                   required: ['kind'],
                   additionalProperties: false,
@@ -376,6 +395,21 @@ export const serverMessageJsonSchema: JsonSchema = {
     {
       type: 'object',
       properties: {
+        type: { type: 'string', const: 'token-refreshed' },
+        replyTo: {
+          anyOf: [
+            { type: 'string', maxLength: 64 },
+            { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+          ],
+        },
+        expiresAt: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+      },
+      required: ['type', 'expiresAt'],
+      additionalProperties: false,
+    },
+    {
+      type: 'object',
+      properties: {
         type: { type: 'string', const: 'pong' },
         replyTo: {
           anyOf: [
@@ -419,6 +453,16 @@ export const serverMessageJsonSchema: JsonSchema = {
             'server_draining',
             'backpressure',
             'heartbeat_timeout',
+            'token_expired',
+            'session_replaced',
+            'kicked',
+            'revoked',
+            'not_found',
+            'bad_request',
+            'forbidden',
+            'origin_not_allowed',
+            'server_full',
+            'too_many_connections',
           ],
         },
         message: { type: 'string' },

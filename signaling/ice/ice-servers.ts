@@ -64,14 +64,27 @@ export function bundledTurnUrls(host: string, ports: BundledRelayPorts): string[
   return urls;
 }
 
+/** Whom ICE servers are for, and the grant they may not outlive. */
+export interface IceRequest {
+  userId: string;
+  hint: RelayHint;
+  /** Unix seconds the user's token expires: credentials never outlive it. */
+  notAfter: number;
+  /**
+   * The room the credentials are for: the bundled relay (room scope on) then lets them reach only that
+   * room's peers. Signaling always names one; other relays (coturn) treat the credential as unscoped.
+   */
+  room: string;
+}
+
 /** ICE servers for `relays`, in their order. */
 export function buildIceServers(
   options: IceServerOptions,
   relays: readonly RelayStatus[],
-  userId: string,
-  hostHint: string,
+  { userId, hint, notAfter, room }: IceRequest,
 ): IceServerGrant {
   const { secrets, credentialTtlSec, externalIp, now = Date.now } = options;
+  const hostHint = hint.host;
   const secret = secrets[0];
   if (!secret)
     return {
@@ -83,7 +96,9 @@ export function buildIceServers(
   const cred = mintTurnCredential({
     secret,
     userId: turnUserId(userId),
-    ttlSeconds: credentialTtlSec,
+    room,
+    // A credential that outlived its token would keep a leaked short-lived token's relay access going.
+    ttlSeconds: Math.max(1, Math.min(credentialTtlSec, notAfter - Math.floor(now() / 1000))),
     now: now(),
   });
   const iceServers: IceServer[] = [];

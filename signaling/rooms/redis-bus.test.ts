@@ -4,6 +4,7 @@ import { startRedis, type RedisServer } from '../../test-support/redis.js';
 import { startSignaling, type RunningSignaling } from '../../test-support/signaling.js';
 import { TestClient } from '../../test-support/ws-client.js';
 import { hasTool } from '../../test-support/tools.js';
+import { ERROR_CODES } from '../protocol/index.js';
 
 const available = hasTool('redis-server');
 let redis: RedisServer;
@@ -100,6 +101,28 @@ describe.skipIf(!available)('Redis bus across instances', () => {
     expect((await again.next('signal')).signal).toEqual({ type: 'answer', sdp: 'after' });
     await new Promise((r) => setTimeout(r, 1500)); // several presence sweeps
     expect(a.c.all('peer-left')).toEqual([]);
+  });
+
+  it('a resume on another instance while the old socket is still open: the old one is closed session_replaced and signals reach the new one', async () => {
+    await cluster(2, { RESUME_WINDOW_MS: '1500' });
+    const a = await joinOn(instances[0]!, 'a');
+    const old = await joinOn(instances[0]!, 'b');
+    const fresh = await TestClient.connect(instances[1]!.wsUrl, { token: instances[1]!.token('b', ['r']) });
+    clients.push(fresh);
+    const w = await fresh.join('r', {
+      resume: { sessionId: old.welcome.sessionId, peerId: old.welcome.peerId },
+    });
+    expect(w).toMatchObject({ peerId: old.welcome.peerId, resumed: true });
+    expect(await old.c.closed).toEqual({
+      code: ERROR_CODES.session_replaced.close,
+      reason: 'session_replaced',
+    });
+    a.c.send({ type: 'signal', to: old.welcome.peerId, signal: { type: 'offer', sdp: 'to-the-new-one' } });
+    expect((await fresh.next('signal')).signal).toEqual({ type: 'offer', sdp: 'to-the-new-one' });
+    await new Promise((r) => setTimeout(r, 2000)); // past the resume window, several sweeps
+    expect(a.c.all('peer-left')).toEqual([]);
+    a.c.send({ type: 'signal', to: old.welcome.peerId, signal: { type: 'answer', sdp: 'still' } });
+    expect((await fresh.next('signal')).signal).toEqual({ type: 'answer', sdp: 'still' });
   });
 
   it('survives a Redis restart: not ready while it is away, then a new peer joins and reaches everyone', async () => {

@@ -9,7 +9,7 @@ import {
   type BundledRelayPorts,
   type RelayStatus,
 } from '../../turn/fleet/registry.js';
-import type { ProbeClock } from '../../turn/fleet/relay-probe.js';
+import type { Clock } from '../../common/clock.js';
 import type { SignalingConfig } from '../config.js';
 
 export interface RegistryFromConfigOptions {
@@ -18,7 +18,7 @@ export interface RegistryFromConfigOptions {
   /** The bundled relay's load, 0-1 (e.g. allocations / TURN_TOTAL_QUOTA). */
   bundledLoad?: () => number;
   log?: Logger;
-  clock?: ProbeClock;
+  clock?: Clock;
 }
 
 /** A registry, not yet started: call `start()` to begin probing, `close()` to stop. */
