@@ -20,6 +20,9 @@ import { registryFromConfig } from './relay/registry-from-config.js';
 import type { BundledRelayPorts, RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
+import { AdminListener } from './admin-listener.js';
+import { TelemetryIntake } from './client-telemetry.js';
+import { SignalTimingBus, withArrival } from './signal-timing.js';
 
 export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
 
@@ -45,6 +48,8 @@ export class SignalingServer {
   readonly metrics: SignalingMetrics;
   readonly log: Logger;
   private readonly http: Server;
+  /** /metrics on METRICS_PORT; null when /metrics is served on the public port. */
+  private readonly admin: AdminListener | null;
   private readonly wss: WebSocketServer;
   private readonly bus: RoomBus;
   private readonly dispatcher: Dispatcher;
@@ -58,6 +63,7 @@ export class SignalingServer {
   /** Disconnect handling still in flight (suspending seats on the bus); close() waits for it. */
   private readonly disconnecting = new Set<Promise<void>>();
   private draining = false;
+  private adminAddr: AddressInfo | null = null;
   private closed: Promise<void> | null = null;
 
   constructor(
@@ -67,19 +73,11 @@ export class SignalingServer {
     // A logger handed in (main.ts) already carries nodeId in its base fields; adding it again would
     // print the key twice on every line.
     this.log = deps.logger ?? pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
-    this.bus =
-      deps.bus ??
-      new MemoryBus({
-        nodeId: config.nodeId,
-        resumeWindowMs: config.resumeWindowMs,
-        mailboxSize: MAILBOX_SIZE,
-      });
     this.ownsRelays = deps.relays === undefined;
     this.relays =
       deps.relays ?? registryFromConfig(config.turn, { bundled: deps.embeddedRelay ?? null, log: this.log });
     if (this.ownsRelays) this.relays.start();
     this.metrics = new SignalingMetrics(
-      config.nodeId,
       {
         connections: () => this.connections.size,
         rooms: () => this.bus.roomCount(),
@@ -87,6 +85,17 @@ export class SignalingServer {
       },
       { processMetrics: deps.processMetrics ?? false },
     );
+    this.bus = new SignalTimingBus(
+      deps.bus ??
+        new MemoryBus({
+          nodeId: config.nodeId,
+          resumeWindowMs: config.resumeWindowMs,
+          mailboxSize: MAILBOX_SIZE,
+        }),
+      this.metrics.signalRelay,
+    );
+    this.admin =
+      config.metrics.port === null ? null : new AdminListener(this.metrics.registry, () => this.ready());
     const verifier = (this.verifier = new TokenVerifier(config.jwt));
     const iceOptions = {
       secrets: config.turn.secrets,
@@ -110,6 +119,20 @@ export class SignalingServer {
       log: this.log,
     });
 
+    const telemetry = config.clientTelemetry
+      ? new TelemetryIntake({
+          metrics: this.metrics,
+          verifier,
+          trustProxy: config.trustProxy,
+          regions: () =>
+            new Set(
+              [config.turn.embeddedRegion, ...this.relays.list().map((r) => r.region)].filter(
+                (r): r is string => r !== undefined,
+              ),
+            ),
+        })
+      : null;
+
     // ws enforces a hard cap well above ours, so a frame between the two gets a `payload_too_large`
     // error and the connection lives on; only an absurd frame closes it (1009).
     this.wss = new WebSocketServer({
@@ -122,6 +145,8 @@ export class SignalingServer {
       handleHttp(req, res, {
         ready: () => this.ready(),
         metrics: this.metrics,
+        metricsOnThisPort: this.admin === null,
+        ...(telemetry ? { telemetry } : {}),
         verifier,
         iceServers,
         credentialTtlSec: config.turn.credentialTtlSec,
@@ -148,6 +173,7 @@ export class SignalingServer {
     return !this.draining && this.closed === null && this.bus.ready();
   }
 
+  /** Listen on the public port, then (with METRICS_PORT) on the admin port. */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
@@ -156,7 +182,16 @@ export class SignalingServer {
         resolve();
       });
     });
+    if (this.admin) {
+      const { port: metricsPort, host: metricsHost } = this.config.metrics;
+      this.adminAddr = await this.admin.listen(metricsPort ?? 0, metricsHost);
+    }
     return this.address();
+  }
+
+  /** Where /metrics is served when it has its own listener; null when it is on the public port. */
+  adminAddress(): AddressInfo | null {
+    return this.adminAddr;
   }
 
   address(): AddressInfo {
@@ -168,6 +203,7 @@ export class SignalingServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const startedAt = performance.now();
     socket.on('error', () => socket.destroy());
     const decision = decideUpgrade(req, {
       path: WS_PATH,
@@ -202,6 +238,7 @@ export class SignalingServer {
     });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       accepted = true;
+      this.metrics.accept.observe((performance.now() - startedAt) / 1000);
       this.accept(ws, req, decision.grant, decision.ip);
     });
   }
@@ -224,7 +261,7 @@ export class SignalingServer {
       this.config.limits,
       this.metrics,
       this.log,
-      (c, message) => this.dispatcher.dispatch(c, message),
+      (c, message) => withArrival(performance.now(), () => this.dispatcher.dispatch(c, message)),
     );
     this.connections.add(conn);
     ws.on('error', (err) => conn.log.debug({ err }, 'socket error'));
@@ -273,7 +310,7 @@ export class SignalingServer {
         for (const socket of this.sockets) socket.destroy();
       });
       await Promise.all([...this.disconnecting]);
-      await this.bus.close();
+      await Promise.all([this.bus.close(), this.admin?.close()]);
     })();
     return this.closed;
   }

@@ -24,6 +24,11 @@ const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 5_000;
 /** A child that ran this long is healthy again: its next crash restarts it after the base delay. */
 const STABLE_MS = 30_000;
+/**
+ * The exit code of a configuration error (a bad value, a port in use): restarting cannot fix it, so the
+ * supervisor stops the other child and exits with it, and the message the child printed is the last word.
+ */
+export const EXIT_CONFIG = 2;
 
 interface Supervised {
   name: 'signaling' | 'relay';
@@ -83,7 +88,14 @@ export function runSupervisor(options: SupervisorOptions): void {
     child.on('exit', (code, signal) => {
       s.child = null;
       if (stopping) {
-        if (s === signaling) exitCode = code ?? 1;
+        if (s === signaling && exitCode !== EXIT_CONFIG) exitCode = code ?? 1;
+        return finishIfDone();
+      }
+      if (code === EXIT_CONFIG) {
+        options.log(`supervisor: ${s.name} refused its configuration; stopping`);
+        stopping = true;
+        exitCode = EXIT_CONFIG;
+        for (const c of children) c.child?.kill('SIGTERM');
         return finishIfDone();
       }
       s.delayMs = Date.now() - s.startedAt > STABLE_MS ? RESTART_BASE_MS : s.delayMs;

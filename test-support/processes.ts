@@ -6,6 +6,12 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * The JSON log line `npm start` writes once signaling listens (the human banner is only for a terminal in
+ * development, and tests read a pipe).
+ */
+export const SIGNALING_STARTED = /"msg":"signaling started"/;
+
 export interface Proc {
   child: ChildProcess;
   output: () => string;

@@ -1,6 +1,6 @@
 /** The relay's own keys: listen addresses, external-ip mappings, TLS, quotas; errors name the key. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadTurnConfig } from './config.js';
+import { ConfigError, loadTurnConfig, withDevelopmentDefaults } from './config.js';
 
 function keyOf(env: Record<string, string>): string {
   try {
@@ -53,7 +53,26 @@ describe('relay config', () => {
     [{ TURN_TLS_CERT_FILE: '/etc/relay/tls.crt' }, 'TURN_TLS_KEY_FILE'],
     [{ TURN_TLS_KEY_FILE: '/etc/relay/tls.key' }, 'TURN_TLS_CERT_FILE'],
     [{ TURN_USER_QUOTA: '0' }, 'TURN_USER_QUOTA'],
+    [{ TURN_PORT: 'abc' }, 'TURN_PORT'],
+    [{ NODE_ENV: 'production', TURN_SECRETS: 'x' }, 'TURN_SECRETS'],
+    [{ NODE_ENV: 'production', TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5,change-me-please-now' }, 'TURN_SECRETS'],
   ])('refuses %j naming %s', (env, key) => {
     expect(keyOf(env)).toBe(key);
+  });
+});
+
+describe('the relay development default', () => {
+  it('generates a secret and allows private peers outside production, and requires a secret in production', () => {
+    const dev = withDevelopmentDefaults(loadTurnConfig({}));
+    expect(dev.secretGenerated).toBe(true);
+    expect(dev.secrets[0]!.length).toBeGreaterThanOrEqual(16);
+    expect(dev.allowedPeers).toContain('127.0.0.0/8');
+    const given = withDevelopmentDefaults(loadTurnConfig({ TURN_ALLOWED_PEER_IPS: '10.1.0.0/16' }));
+    expect(given.allowedPeers).toEqual(['10.1.0.0/16']);
+    expect(() => withDevelopmentDefaults(loadTurnConfig({ NODE_ENV: 'production' }))).toThrow(ConfigError);
+    const prod = withDevelopmentDefaults(
+      loadTurnConfig({ NODE_ENV: 'production', TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5' }),
+    );
+    expect(prod.allowedPeers).toEqual([]);
   });
 });

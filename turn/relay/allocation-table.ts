@@ -21,6 +21,8 @@ export class AllocationTable {
     private readonly now: () => number,
     /** Ports held under a RESERVATION-TOKEN, of one user or of everyone: they count too. */
     private readonly reserved: (userId?: string) => number,
+    /** Called once for each allocation that ends, whatever ends it. */
+    private readonly ended: (allocation: Allocation) => void = () => {},
   ) {}
 
   get size(): number {
@@ -84,6 +86,7 @@ export class AllocationTable {
     const left = (this.perUser.get(allocation.userId) ?? 1) - 1;
     if (left > 0) this.perUser.set(allocation.userId, left);
     else this.perUser.delete(allocation.userId);
+    this.ended(allocation);
     return allocation.close();
   }
 
