@@ -23,8 +23,13 @@ export interface Proc {
 
 export function startScript(script: string, args: string[], env: Record<string, string>): Proc {
   // node itself with tsx as a loader: one process, so a signal (kill -9 included) reaches the server.
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
+  return startNode(ROOT, ['--import', 'tsx', script, ...args], env);
+}
+
+/** Plain `node <args>` in `cwd` (a compiled tree, as the image runs it), with only `env` set. */
+export function startNode(cwd: string, args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, args, {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
