@@ -27,9 +27,15 @@ export interface CallSetupTelemetryOptions {
 }
 
 /** Report each peer's call setup once; returns a function that stops reporting. */
-export function reportCallSetup(room: Pick<Room, 'on'>, options: CallSetupTelemetryOptions): () => void {
+export function reportCallSetup(
+  room: Pick<Room, 'on' | 'peers'>,
+  options: CallSetupTelemetryOptions,
+): () => void {
   const now = options.now ?? (() => performance.now());
   const since = new Map<string, number>();
+  // Members of the welcome were announced before connect() resolved: their setup counts from now.
+  for (const peer of room.peers())
+    if (peer.path !== 'direct' && peer.path !== 'relay') since.set(peer.peerId, now());
   const send = (peerId: string, path: CallSetupReport['path']) => {
     const start = since.get(peerId);
     if (start === undefined) return;

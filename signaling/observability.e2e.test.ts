@@ -48,10 +48,15 @@ describe('observability', () => {
     });
     defer(stop, (s) => s());
     const b = defer(await joinRoom(sig, 'bob', 'tel'), (t) => t.room.close());
+    // Bob turns telemetry on after joining: Alice came in his welcome, before connect() resolved.
+    defer(
+      reportCallSetup(b.room, { baseUrl: sig.httpUrl, token: () => sig.token('bob', ['tel']), region: 'eu' }),
+      (s) => s(),
+    );
     await p2pTo(a.room, b.room.peerId);
     await expect
       .poll(() => scrape(`${sig.httpUrl}/metrics`))
-      .toMatch(/^signaling_client_call_setup_seconds_count\{path="direct",region="eu"\} 1$/m);
+      .toMatch(/^signaling_client_call_setup_seconds_count\{path="direct",region="eu"\} 2$/m);
 
     const post = (body: unknown, token = sig.token('carol', ['tel'])) =>
       fetch(`${sig.httpUrl}/v1/telemetry`, {
