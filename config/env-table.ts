@@ -19,6 +19,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** Exit code of a configuration error: the supervisor and orchestrators read it as "fix the config". */
+export const EXIT_CONFIG = 2;
+
+/** How an entry point ends on a ConfigError: one line naming the variable, then exit code 2. */
+export function reportConfigError(err: ConfigError): void {
+  process.stderr.write(`configuration error: ${err.message}\n(see --help)\n`);
+  process.exitCode = EXIT_CONFIG;
+}
+
 export interface EnvKey<T extends z.ZodType = z.ZodType> {
   /** Validates the raw string and turns it into the value the code uses. */
   schema: T;

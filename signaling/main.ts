@@ -9,7 +9,7 @@
  * the relay and its relayed calls down. With TURN_EMBEDDED=false signaling runs in this process alone.
  */
 import { pino, type Logger } from 'pino';
-import { formatHelp } from '../config/env-table.js';
+import { formatHelp, reportConfigError as configError } from '../config/env-table.js';
 import { listenFailure } from '../config/listen-errors.js';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
 import { RedisBus } from './cluster/redis-bus.js';
@@ -21,7 +21,7 @@ import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
 import type { RelayAddress, RelayStats } from '../turn/relay/relay.js';
 import { newCounters } from '../turn/relay/relay-metrics.js';
 import { isRelayIpcMessage, runBundledRelay } from './bundled-relay-process.js';
-import { EXIT_CONFIG, runSupervisor } from './supervisor.js';
+import { runSupervisor } from './supervisor.js';
 
 /** The bundled relay as signaling sees it from its own process: where it listens, and figures over IPC. */
 interface BundledRelay {
@@ -68,12 +68,6 @@ function help(): string {
     ],
     rows,
   );
-}
-
-/** Print a configuration error and exit 2: the supervisor does not restart a child that exits so. */
-function configError(err: ConfigError): void {
-  process.stderr.write(`configuration error: ${err.message}\n(see --help)\n`);
-  process.exitCode = EXIT_CONFIG;
 }
 
 /** The bundled relay's URLs as clients get them, and the addresses it listens on. */

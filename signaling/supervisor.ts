@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXIT_CONFIG } from '../config/env-table.js';
 import type { RelayAddress } from '../turn/relay/relay.js';
 import { isRelayIpcMessage, type RelayIpcMessage } from './bundled-relay-process.js';
 
@@ -24,11 +25,8 @@ const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 5_000;
 /** A child that ran this long is healthy again: its next crash restarts it after the base delay. */
 const STABLE_MS = 30_000;
-/**
- * The exit code of a configuration error (a bad value, a port in use): restarting cannot fix it, so the
- * supervisor stops the other child and exits with it, and the message the child printed is the last word.
- */
-export const EXIT_CONFIG = 2;
+// A child exiting with EXIT_CONFIG (a bad value, a port in use) is not restarted: restarting cannot fix
+// it, so the supervisor stops the other child and exits with it, and the child's message is the last word.
 
 interface Supervised {
   name: 'signaling' | 'relay';

@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { formatHelp } from '../config/env-table.js';
+import { formatHelp, reportConfigError as configError } from '../config/env-table.js';
 import { listenFailure } from '../config/listen-errors.js';
 import {
   ConfigError,
@@ -31,12 +31,6 @@ const help = () =>
     ],
     turnEnvDocs,
   );
-
-/** Print a configuration error and exit 2 (the supervisor and orchestrators read 2 as "fix the config"). */
-function configError(err: ConfigError): void {
-  process.stderr.write(`configuration error: ${err.message}\n(see --help)\n`);
-  process.exitCode = 2;
-}
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
