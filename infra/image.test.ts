@@ -104,6 +104,20 @@ describe('the Dockerfile matches the code', () => {
       expect(Object.keys(pkg.devDependencies), name).not.toContain(name);
   });
 
+  it("the README's docker lines build this file and publish ports the signaling target EXPOSEs", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const build = /^docker build -f (\S+) -t (\S+) \.$/m.exec(readme);
+    expect(build?.[1]).toBe('infra/docker/Dockerfile');
+    const runLine = readme.split('\n').find((l) => l.startsWith('docker run '));
+    expect(runLine?.endsWith(` ${build![2]!}`), runLine).toBe(true);
+    // No -e: the image with no variables is the development default.
+    expect(runLine).not.toContain(' -e ');
+    for (const [, published] of runLine!.matchAll(/-p \d+:(\d+(?:\/(?:udp|tcp))?)/g)) {
+      const withProto = published!.includes('/') ? published! : `${published!}/tcp`;
+      expect(exposed('signaling'), withProto).toContain(withProto);
+    }
+  });
+
   it('.dockerignore keeps the host tree (node_modules, .git, dist, tests) out of the build context', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const entry of ['.git', 'node_modules', 'dist', '**/*.test.ts', 'test-support'])

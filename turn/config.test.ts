@@ -1,6 +1,6 @@
 /** The relay's own keys: listen addresses, external-ip mappings, TLS, quotas; errors name the key. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadTurnConfig, withDevelopmentDefaults } from './config.js';
+import { ConfigError, loadTurnConfig, relayListenTargets, withDevelopmentDefaults } from './config.js';
 
 function keyOf(env: Record<string, string>): string {
   try {
@@ -74,5 +74,16 @@ describe('the relay development default', () => {
       loadTurnConfig({ NODE_ENV: 'production', TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5' }),
     );
     expect(prod.allowedPeers).toEqual([]);
+  });
+});
+
+describe('a relay port in use', () => {
+  it('is named by its variable, and 3478 points at a system coturn', () => {
+    const [udp, tls] = relayListenTargets(loadTurnConfig({}), ', or set TURN_EMBEDDED=false');
+    expect(udp).toMatchObject({ key: 'TURN_PORT', port: 3478 });
+    expect(udp!.hint).toContain('coturn');
+    expect(udp!.hint).toContain('TURN_EMBEDDED=false');
+    expect(tls).toMatchObject({ key: 'TURN_TLS_PORT', port: 5349 });
+    expect(relayListenTargets(loadTurnConfig({ TURN_PORT: '3479' }))[0]!.hint).toBeUndefined();
   });
 });
