@@ -22,7 +22,7 @@ import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
 import { AdminListener } from './admin-listener.js';
 import { TelemetryIntake } from './client-telemetry.js';
-import { SignalTimingBus, withArrival } from './signal-timing.js';
+import { timeSignals, withArrival } from './signal-timing.js';
 
 export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
 
@@ -85,7 +85,7 @@ export class SignalingServer {
       },
       { processMetrics: deps.processMetrics ?? false },
     );
-    this.bus = new SignalTimingBus(
+    this.bus = timeSignals(
       deps.bus ??
         new MemoryBus({
           nodeId: config.nodeId,

@@ -7,8 +7,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Histogram } from 'prom-client';
-import type { Member, ServerMessage } from './protocol/index.js';
-import type { Deliver, JoinOutcome, LeaveReason, RoomBus, SessionRecord } from './rooms/room-bus.js';
+import type { RoomBus } from './rooms/room-bus.js';
 
 const arrival = new AsyncLocalStorage<number>();
 
@@ -17,52 +16,23 @@ export function withArrival(arrivedAt: number, handle: () => void): void {
   arrival.run(arrivedAt, handle);
 }
 
-/** `bus` as it is, but every signal it relays is timed into `histogram` (seconds). */
-export class SignalTimingBus implements RoomBus {
-  constructor(
-    private readonly bus: RoomBus,
-    private readonly histogram: Histogram,
-  ) {}
-
-  get nodeId(): string {
-    return this.bus.nodeId;
-  }
-
-  async sendTo(room: string, peerId: string, message: ServerMessage): Promise<boolean> {
+/**
+ * `bus` itself for every member but `sendTo`, whose signals are timed into `histogram` (seconds). A proxy
+ * rather than a class that re-declares the interface, so the bus can grow methods without this file.
+ */
+export function timeSignals<B extends RoomBus>(bus: B, histogram: Histogram): B {
+  const sendTo = async (...args: Parameters<RoomBus['sendTo']>): Promise<boolean> => {
+    const message: { type?: unknown } = args[2];
     const arrivedAt = message.type === 'signal' ? arrival.getStore() : undefined;
-    const delivered = await this.bus.sendTo(room, peerId, message);
-    if (arrivedAt !== undefined && delivered) this.histogram.observe((performance.now() - arrivedAt) / 1000);
+    const delivered = await bus.sendTo(...args);
+    if (arrivedAt !== undefined && delivered) histogram.observe((performance.now() - arrivedAt) / 1000);
     return delivered;
-  }
-
-  ready(): boolean {
-    return this.bus.ready();
-  }
-  join(room: string, member: Member, maxSize: number, session: SessionRecord): Promise<JoinOutcome> {
-    return this.bus.join(room, member, maxSize, session);
-  }
-  leave(room: string, peerId: string, reason: LeaveReason): Promise<boolean> {
-    return this.bus.leave(room, peerId, reason);
-  }
-  isMember(room: string, peerId: string): Promise<boolean> {
-    return this.bus.isMember(room, peerId);
-  }
-  roomCount(): number {
-    return this.bus.roomCount();
-  }
-  attach(room: string, peerId: string, deliver: Deliver): Promise<void> {
-    return this.bus.attach(room, peerId, deliver);
-  }
-  suspend(room: string, peerId: string): Promise<void> {
-    return this.bus.suspend(room, peerId);
-  }
-  broadcast(room: string, message: ServerMessage, exceptPeerId?: string): Promise<void> {
-    return this.bus.broadcast(room, message, exceptPeerId);
-  }
-  takeSession(sessionId: string): Promise<SessionRecord | null> {
-    return this.bus.takeSession(sessionId);
-  }
-  close(): Promise<void> {
-    return this.bus.close();
-  }
+  };
+  return new Proxy(bus, {
+    get(target, prop) {
+      if (prop === 'sendTo') return sendTo;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
