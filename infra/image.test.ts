@@ -187,7 +187,7 @@ describe('the runtime tree the Dockerfile builds starts and answers', () => {
     expect((await p.exited).code).toBe(0);
   });
 
-  it('starts the relay target in production with a secret, /healthz on its admin port', async () => {
+  it('starts the relay target in production with a secret, /healthz on its metrics port', async () => {
     const metricsPort = await freeTcpPort();
     const p = startNode(app, cmd('relay').slice(1), {
       NODE_ENV: 'production',

@@ -141,7 +141,7 @@ describe('infra matches the code', () => {
       }
     }
     expect([...transports].sort()).toEqual(['tcp', 'tls', 'udp']);
-    // Probes reach the admin port by a name the container declares.
+    // Probes reach the metrics port by a name the container declares.
     for (const probe of ['readinessProbe', 'livenessProbe']) {
       const get = (container[probe] as { httpGet: { path: string; port: string } }).httpGet;
       expect(get.path).toBe('/healthz');

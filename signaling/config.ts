@@ -27,7 +27,7 @@ import { REGION_PATTERN, parseRelaySpec, type RelaySpec } from '../turn/fleet/re
 
 export { ConfigError };
 
-/** Port of the admin listener (/metrics) in production when METRICS_PORT is unset. */
+/** Port of the metrics listener (/metrics) in production when METRICS_PORT is unset. */
 export const DEFAULT_METRICS_PORT = 9640;
 
 /** Every environment variable signaling reads, with its default. */
@@ -39,11 +39,11 @@ export const signalingEnv = {
   HOST: key(z.string().min(1), 'interface to listen on', { default: '0.0.0.0' }),
   METRICS_PORT: key(
     port,
-    'admin listener for /metrics (also /healthz and /readyz): a separate port that the load balancer and ' +
+    'metrics listener for /metrics (also /healthz and /readyz): a separate port that the load balancer and ' +
       'the internet do not reach; in development /metrics is also served on PORT',
     { defaultText: '9640 in production; development: on PORT only' },
   ),
-  METRICS_HOST: key(z.string().min(1), 'interface of the admin listener', { defaultText: 'HOST' }),
+  METRICS_HOST: key(z.string().min(1), 'interface of the metrics listener', { defaultText: 'HOST' }),
   NODE_ID: key(
     z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -'),
     'instance id in logs',
@@ -207,7 +207,7 @@ export interface SignalingConfig {
   nodeId: string;
   logLevel: z.output<Env['LOG_LEVEL']['schema']>;
   /**
-   * The admin listener of /metrics: a port of its own (null: /metrics on the public port, the development
+   * The metrics listener of /metrics: a port of its own (null: /metrics on the public port, the development
    * default) and its interface.
    */
   metrics: { port: number | null; host: string };

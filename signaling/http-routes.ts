@@ -16,7 +16,7 @@ import type { TelemetryIntake } from './client-telemetry.js';
 export interface RouteContext {
   ready: () => boolean;
   metrics: SignalingMetrics;
-  /** False when /metrics has its own admin listener (METRICS_PORT): then this port does not serve it. */
+  /** False when /metrics has its own metrics listener (METRICS_PORT): then this port does not serve it. */
   metricsOnThisPort: boolean;
   /** POST /v1/telemetry; absent when CLIENT_TELEMETRY=false. */
   telemetry?: TelemetryIntake;

@@ -264,7 +264,7 @@ async function runSignaling(
     if (named) return configError(named);
     throw err;
   }
-  announce(logger, config, port, server.adminAddress()?.port ?? null, relay, generated);
+  announce(logger, config, port, server.metricsAddress()?.port ?? null, relay, generated);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -1,5 +1,5 @@
 /**
- * What operators scrape, from a real server: /metrics on the admin listener in production (and nowhere on
+ * What operators scrape, from a real server: /metrics on the metrics listener in production (and nowhere on
  * the public port), the signal relay and accept histograms, and the SDK's call-setup telemetry through
  * POST /v1/telemetry: real SDK peers on loopback report their path, bad and excess reports are refused.
  */
@@ -15,7 +15,7 @@ useGenerousPolls();
 const scrape = async (url: string) => (await fetch(url)).text();
 
 describe('observability', () => {
-  it('in production /metrics is on the admin listener only, and the histograms fill from real traffic', async () => {
+  it('in production /metrics is on the metrics listener only, and the histograms fill from real traffic', async () => {
     const sig = defer(
       await startSignaling({
         NODE_ENV: 'production',
@@ -25,7 +25,7 @@ describe('observability', () => {
       }),
       (s) => s.close(),
     );
-    const admin = `http://127.0.0.1:${sig.server.adminAddress()!.port}`;
+    const admin = `http://127.0.0.1:${sig.server.metricsAddress()!.port}`;
     expect((await fetch(`${sig.httpUrl}/metrics`)).status).toBe(404);
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);
     const a = defer(await joinRoom(sig, 'alice', 'obs'), (t) => t.room.close());

@@ -20,7 +20,7 @@ import { registryFromConfig } from './relay/registry-from-config.js';
 import type { BundledRelayPorts, RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
-import { AdminListener } from './admin-listener.js';
+import { MetricsListener } from './metrics-listener.js';
 import { TelemetryIntake } from './client-telemetry.js';
 import { timeSignals, withArrival } from './signal-timing.js';
 
@@ -49,7 +49,7 @@ export class SignalingServer {
   readonly log: Logger;
   private readonly http: Server;
   /** /metrics on METRICS_PORT; null when /metrics is served on the public port. */
-  private readonly admin: AdminListener | null;
+  private readonly metricsListener: MetricsListener | null;
   private readonly wss: WebSocketServer;
   private readonly bus: RoomBus;
   private readonly dispatcher: Dispatcher;
@@ -63,7 +63,7 @@ export class SignalingServer {
   /** Disconnect handling still in flight (suspending seats on the bus); close() waits for it. */
   private readonly disconnecting = new Set<Promise<void>>();
   private draining = false;
-  private adminAddr: AddressInfo | null = null;
+  private metricsAddr: AddressInfo | null = null;
   private closed: Promise<void> | null = null;
 
   constructor(
@@ -94,8 +94,8 @@ export class SignalingServer {
         }),
       this.metrics.signalRelay,
     );
-    this.admin =
-      config.metrics.port === null ? null : new AdminListener(this.metrics.registry, () => this.ready());
+    this.metricsListener =
+      config.metrics.port === null ? null : new MetricsListener(this.metrics.registry, () => this.ready());
     const verifier = (this.verifier = new TokenVerifier(config.jwt));
     const iceOptions = {
       secrets: config.turn.secrets,
@@ -145,7 +145,7 @@ export class SignalingServer {
       handleHttp(req, res, {
         ready: () => this.ready(),
         metrics: this.metrics,
-        metricsOnThisPort: this.admin === null,
+        metricsOnThisPort: this.metricsListener === null,
         ...(telemetry ? { telemetry } : {}),
         verifier,
         iceServers,
@@ -173,7 +173,7 @@ export class SignalingServer {
     return !this.draining && this.closed === null && this.bus.ready();
   }
 
-  /** Listen on the public port, then (with METRICS_PORT) on the admin port. */
+  /** Listen on the public port, then (with METRICS_PORT) on the metrics port. */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
@@ -182,16 +182,16 @@ export class SignalingServer {
         resolve();
       });
     });
-    if (this.admin) {
+    if (this.metricsListener) {
       const { port: metricsPort, host: metricsHost } = this.config.metrics;
-      this.adminAddr = await this.admin.listen(metricsPort ?? 0, metricsHost);
+      this.metricsAddr = await this.metricsListener.listen(metricsPort ?? 0, metricsHost);
     }
     return this.address();
   }
 
   /** Where /metrics is served when it has its own listener; null when it is on the public port. */
-  adminAddress(): AddressInfo | null {
-    return this.adminAddr;
+  metricsAddress(): AddressInfo | null {
+    return this.metricsAddr;
   }
 
   address(): AddressInfo {
@@ -310,7 +310,7 @@ export class SignalingServer {
         for (const socket of this.sockets) socket.destroy();
       });
       await Promise.all([...this.disconnecting]);
-      await Promise.all([this.bus.close(), this.admin?.close()]);
+      await Promise.all([this.bus.close(), this.metricsListener?.close()]);
     })();
     return this.closed;
   }

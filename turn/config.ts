@@ -142,13 +142,13 @@ const keys = {
   TURN_METRICS_PORT: {
     schema: port,
     default: '9641',
-    description: 'standalone relay: admin HTTP port of /healthz and /metrics (keep it off the internet)',
+    description: 'standalone relay: metrics HTTP port of /healthz and /metrics (keep it off the internet)',
   },
   TURN_METRICS_HOST: {
     schema: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address'),
     default: '0.0.0.0',
     description:
-      'standalone relay: address of the admin listener; on a host with a public address name its private one',
+      'standalone relay: address of the metrics listener; on a host with a public address name its private one',
   },
 } satisfies Record<string, EnvKey>;
 

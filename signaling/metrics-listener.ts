@@ -1,5 +1,5 @@
 /**
- * The admin listener: /metrics (and /healthz, /readyz for whoever watches the instance) on a port of its
+ * The metrics listener: /metrics (and /healthz, /readyz for whoever watches the instance) on a port of its
  * own (METRICS_PORT), which the load balancer does not route to, so the figures of every room and relay
  * never reach the internet. In production it is on by default; the public port then has no /metrics.
  */
@@ -7,14 +7,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 
-export class AdminListener {
+export class MetricsListener {
   private readonly http: Server;
   private readonly sockets = new Set<Socket>();
   private closed: Promise<void> | null = null;
 
   constructor(registry: Registry, ready: () => boolean) {
     this.http = createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://admin').pathname;
+      const path = new URL(req.url ?? '/', 'http://metrics').pathname;
       if (req.method !== 'GET') return void res.writeHead(405).end();
       if (path === '/metrics') {
         registry.metrics().then(
