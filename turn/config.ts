@@ -237,7 +237,7 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     userQuota: v.TURN_USER_QUOTA as number,
     totalQuota: v.TURN_TOTAL_QUOTA as number,
     maxStreamsPerIp: v.TURN_MAX_STREAMS_PER_IP as number,
-    roomScope: v.TURN_ROOM_SCOPE as RoomScopeMode | undefined,
+    roomScope: v.TURN_ROOM_SCOPE,
     roomScopeWaitMs: v.TURN_ROOM_SCOPE_WAIT_MS as number,
     maxLifetimeSec: v.TURN_MAX_LIFETIME as number,
     bandwidthBps: v.TURN_BANDWIDTH_BPS,
