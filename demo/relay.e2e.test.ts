@@ -8,7 +8,13 @@
  * wildcard socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freeTcpPort, freeUdpPort, startScript, type Proc } from '../test-support/processes.js';
+import {
+  SIGNALING_STARTED,
+  freeTcpPort,
+  freeUdpPort,
+  startScript,
+  type Proc,
+} from '../test-support/processes.js';
 import { requireTool } from '../test-support/tools.js';
 import {
   buildDemoBundle,
@@ -37,9 +43,9 @@ beforeAll(async () => {
     PORT: String(port),
     TURN_PORT: String(await freeUdpPort()),
     TURN_TLS_PORT: String(await freeTcpPort()),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info',
   });
-  await app.waitFor(/Ctrl-C stops everything/, 60_000);
+  await app.waitFor(SIGNALING_STARTED, 60_000);
   baseUrl = `http://localhost:${port}`;
   browser = await launchDemoBrowser(chromiumPath);
 }, 120_000);

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { signalingEnv, signalingEnvDocs } from '../signaling/config.js';
 import { WS_PATH } from '../signaling/server.js';
-import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
+import { turnEnvDocs } from '../turn/config.js';
+import { parseRelaySpec } from '../turn/fleet/relay-spec.js';
 import { ROOT } from '../test-support/processes.js';
 import { nginxConfig } from '../test-support/nginx.js';
 
@@ -50,13 +51,20 @@ describe('infra matches the code', () => {
   });
 
   it('the signaling Deployment probes the real paths on the configured port and drains within its grace period', () => {
-    const [, config, deployment] = docs('k8s/signaling.yaml') as [Obj, Obj, Obj];
+    const [config, deployment] = docs('k8s/signaling.yaml') as [Obj, Obj];
     const data = config.data as Record<string, string>;
     const pod = (deployment.spec as Obj).template as Obj;
     const spec = pod.spec as Obj;
     const container = (spec.containers as Obj[])[0]!;
     const port = ((container.ports as Obj[])[0] as { containerPort: number }).containerPort;
     expect(port).toBe(Number(data.PORT ?? defaultPort));
+    // /metrics on its own port, declared on the pod and left out of the Service.
+    const metrics = (container.ports as Array<{ name: string; containerPort: number }>).find(
+      (p) => p.name === 'metrics',
+    );
+    expect(metrics?.containerPort).toBe(Number(data.METRICS_PORT));
+    const service = docs('k8s/signaling.yaml').find((d) => d.kind === 'Service')!;
+    expect(JSON.stringify(service)).not.toContain('metrics');
     expect((container.readinessProbe as { httpGet: { path: string } }).httpGet.path).toBe('/readyz');
     expect((container.livenessProbe as { httpGet: { path: string } }).httpGet.path).toBe('/healthz');
     expect(Number(spec.terminationGracePeriodSeconds) * 1000).toBeGreaterThan(
@@ -91,12 +99,106 @@ describe('infra matches the code', () => {
     expect(templated).not.toContain(':8081');
   });
 
-  it('the container image runs the entry point and exposes the default ports', () => {
-    const dockerfile = read('docker/Dockerfile');
-    expect(dockerfile).toContain('dist/signaling/main.js');
-    const turn = loadTurnConfig({});
-    expect(dockerfile).toContain(
-      `EXPOSE ${defaultPort} ${turn.port}/udp ${turn.port}/tcp ${turn.tlsPort ?? ''}/tcp`,
+  it('keeps secrets out of the repository: every secret comes from a Secret the operator creates', () => {
+    for (const file of ['redis.yaml', 'signaling.yaml', 'relay.yaml'])
+      for (const d of docs(`k8s/${file}`)) expect(d.kind, file).not.toBe('Secret');
+    const signaling = JSON.stringify(docs('k8s/signaling.yaml'));
+    expect(signaling).toContain('"secretRef":{"name":"relay-platform-secrets"}');
+    expect(JSON.stringify(docs('k8s/relay.yaml'))).toContain('"secretKeyRef"');
+  });
+
+  it('every relay URL signaling hands out exists on the relay DaemonSet: UDP, TCP and TLS on its ports', () => {
+    const [config] = docs('k8s/signaling.yaml') as [Obj];
+    const urls = ((config.data as Record<string, string>).TURN_SERVERS ?? '').split(',');
+    const [relay] = docs('k8s/relay.yaml') as [Obj];
+    const container = (((relay.spec as Obj).template as Obj).spec as { containers: Obj[] }).containers[0]!;
+    const env = Object.fromEntries(
+      (container.env as Array<{ name: string; value?: string; valueFrom?: Obj }>).map((e) => [e.name, e]),
     );
+    const value = (k: string) => (env[k] as { value?: string } | undefined)?.value;
+    expect(value('NODE_ENV')).toBe('production');
+    const ports = container.ports as Array<{ name: string; containerPort: number; protocol: string }>;
+    const served = new Set(ports.map((p) => `${p.protocol.toLowerCase()}:${p.containerPort}`));
+    expect(served).toContain(`udp:${value('TURN_PORT')}`);
+    expect(served).toContain(`tcp:${value('TURN_PORT')}`);
+    expect(served).toContain(`tcp:${value('TURN_METRICS_PORT')}`);
+    const transports = new Set<string>();
+    for (const url of urls) {
+      const parsed = parseRelaySpec(url);
+      expect(parsed.ok, url).toBe(true);
+      const m = /^(turns?):[^:]+:(\d+)\?transport=(udp|tcp)$/.exec(url);
+      expect(m, url).not.toBeNull();
+      const [, scheme, port, transport] = m!;
+      if (scheme === 'turns') {
+        // TLS exists only with a certificate: in production the relay turns TLS off without one.
+        expect(value('TURN_TLS_CERT_FILE'), url).toBeDefined();
+        expect(port).toBe(value('TURN_TLS_PORT'));
+        expect(served).toContain(`tcp:${port}`);
+        transports.add('tls');
+      } else {
+        expect(port).toBe(value('TURN_PORT'));
+        transports.add(transport!);
+      }
+    }
+    expect([...transports].sort()).toEqual(['tcp', 'tls', 'udp']);
+    // Probes reach the metrics port by a name the container declares.
+    for (const probe of ['readinessProbe', 'livenessProbe']) {
+      const get = (container[probe] as { httpGet: { path: string; port: string } }).httpGet;
+      expect(get.path).toBe('/healthz');
+      expect(ports.find((p) => p.name === get.port)?.containerPort).toBe(Number(value('TURN_METRICS_PORT')));
+    }
+    // The public address from configuration (public/private pairs), never the node's internal IP.
+    expect(JSON.stringify(env.TURN_EXTERNAL_IP)).toContain('configMapKeyRef');
+    expect(JSON.stringify(env.TURN_METRICS_HOST)).toContain('status.hostIP');
+  });
+
+  it('compose hands out only what its coturn serves', () => {
+    const conf = read('coturn/turnserver.conf');
+    const setting = (k: string) => new RegExp(`^${k}(=(.*))?$`, 'm').exec(conf);
+    const port = setting('listening-port')?.[2] ?? '3478';
+    const signaling = docs('compose/compose.yaml')[0]!.services as Record<string, { environment?: Obj }>;
+    // ${VAR:-default} as compose expands it with nothing set.
+    const urls = String(signaling['signaling-1']!.environment!.TURN_SERVERS)
+      .replace(/\$\{\w+:-([^}]*)\}/g, '$1')
+      .split(',');
+    expect(urls.length).toBeGreaterThan(0);
+    for (const url of urls) {
+      const m = /^(turns?):[^:]+:(\d+)\?transport=(udp|tcp)$/.exec(url);
+      expect(m, url).not.toBeNull();
+      if (m![1] === 'turns') {
+        expect(setting('cert'), url).not.toBeNull();
+        expect(m![2]).toBe(setting('tls-listening-port')?.[2] ?? '5349');
+      } else {
+        expect(m![2]).toBe(port);
+        if (m![3] === 'tcp') expect(setting('no-tcp'), url).toBeNull();
+        if (m![3] === 'udp') expect(setting('no-udp'), url).toBeNull();
+      }
+    }
+  });
+
+  it('nginx never forwards /metrics to the internet', () => {
+    for (const file of ['nginx/signaling.conf', 'compose/nginx-upstreams.conf'])
+      expect(read(file)).toMatch(/location = \/metrics \{\s*return 404;\s*\}/);
+  });
+
+  it('the kustomize overlays build on the base and patch only what it has', () => {
+    const base = docs('k8s/kustomization.yaml')[0] as { resources: string[] };
+    const all = base.resources.flatMap((r) => docs(`k8s/${r}`));
+    for (const overlay of ['dev', 'production']) {
+      const k = docs(`k8s/overlays/${overlay}/kustomization.yaml`)[0] as {
+        resources: string[];
+        patches?: Array<{ target: { kind: string; name: string } }>;
+        images?: Array<{ name: string }>;
+      };
+      expect(k.resources).toEqual(['../..']);
+      for (const { target } of k.patches ?? [])
+        expect(
+          all.some((d) => d.kind === target.kind && (d.metadata as Obj).name === target.name),
+          `${overlay}: ${target.kind}/${target.name}`,
+        ).toBe(true);
+      const images = JSON.stringify(all);
+      for (const { name } of k.images ?? [])
+        expect(images, `${overlay}: image ${name}`).toContain(`"image":"${name}:`);
+    }
   });
 });

@@ -47,6 +47,7 @@ export {
   type BackoffOptions,
 } from './signaling/reconnect-policy.js';
 export { DEFAULTS } from './defaults.js';
+export { reportCallSetup, type CallSetupReport, type CallSetupTelemetryOptions } from './telemetry.js';
 export type { Clock } from './clock.js';
 export type { Platform } from './platform/platform.js';
 export { browserPlatform } from './platform/browser.js';

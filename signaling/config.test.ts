@@ -61,3 +61,30 @@ describe('relay registry config', () => {
       expect(signalingEnvDocs().map((d) => d.key)).toContain(key);
   });
 });
+
+describe('production checks and the metrics listener', () => {
+  const prod = {
+    NODE_ENV: 'production',
+    JWT_SECRET: 'Zq8vN2xK5pW7mR4tY9bC3fH6jL1sD0gA',
+    TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5',
+  };
+  it('puts /metrics on its own port in production, on the public one in development', () => {
+    expect(loadSignalingConfig(prod).metrics).toEqual({ port: 9640, host: '0.0.0.0' });
+    expect(loadSignalingConfig({ ...prod, METRICS_PORT: '9100', METRICS_HOST: '10.0.0.5' }).metrics).toEqual({
+      port: 9100,
+      host: '10.0.0.5',
+    });
+    expect(load({}).metrics.port).toBeNull();
+  });
+
+  it.each([
+    [{ TURN_SECRETS: 'change-me-turn-secret' }, 'TURN_SECRETS'],
+    [{ TURN_SECRETS: 'x' }, 'TURN_SECRETS'],
+    [{ JWT_SECRET: 'change-me-to-a-long-random-secret-of-32-chars-or-more' }, 'JWT_SECRET'],
+    [{ ALLOWED_ORIGINS: 'app.example.com' }, 'ALLOWED_ORIGINS'],
+  ])('refuses %j in production naming %s', (env, key) => {
+    expect(() => loadSignalingConfig({ ...prod, ...env })).toThrow(
+      expect.objectContaining({ key }) as unknown,
+    );
+  });
+});

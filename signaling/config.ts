@@ -1,130 +1,137 @@
 /**
- * Signaling configuration: the one place that reads the environment for signaling/. Every key is
- * declared once with its default and description; `loadSignalingConfig` validates them all and throws a
- * ConfigError that names the bad key. `--help` prints `signalingEnvDocs`.
+ * Signaling configuration: the table of every variable signaling reads, with its default and description,
+ * validated by the shared loader (`config/env-table.ts`), which throws a ConfigError naming the variable
+ * and the value given. `--help` prints `signalingEnvDocs`. A new variable is one more `envKey` row here.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import {
+  ConfigError,
+  bool,
+  csv,
+  envDocs,
+  envKey as key,
+  intIn as int,
+  loadEnvTable,
+  nodeEnv,
+  origins,
+  port,
+  positiveUpTo,
+  type EnvDoc,
+} from '../config/env-table.js';
+import { requireRealSecrets, MIN_TURN_SECRET_LENGTH } from '../config/secret-policy.js';
 import { REGISTRY_DEFAULTS } from '../turn/fleet/registry.js';
 import { parseExternalIps } from '../turn/relay/listen-addresses.js';
 import { REGION_PATTERN, parseRelaySpec, type RelaySpec } from '../turn/fleet/relay-spec.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`${key}: ${message}`);
-  }
-}
+export { ConfigError };
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => ['true', '1', 'yes'].includes(v));
-const csv = z.string().transform((v) =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean),
-);
-
-interface EnvKey<T extends z.ZodType> {
-  schema: T;
-  /** Shown by --help; `undefined` means "unset". */
-  default?: string;
-  description: string;
-}
-const key = <T extends z.ZodType>(schema: T, description: string, def?: string): EnvKey<T> => ({
-  schema,
-  description,
-  default: def,
-});
+/** Port of the metrics listener (/metrics) in production when METRICS_PORT is unset. */
+export const DEFAULT_METRICS_PORT = 9640;
 
 /** Every environment variable signaling reads, with its default. */
 export const signalingEnv = {
-  NODE_ENV: key(
-    z.enum(['development', 'production', 'test']),
-    'development enables generated secrets and the dev token route',
-    'development',
+  NODE_ENV: key(nodeEnv, 'development enables generated secrets and the dev token route', {
+    default: 'development',
+  }),
+  PORT: key(port, 'HTTP and WebSocket port (public: put it behind the load balancer)', { default: '8080' }),
+  HOST: key(z.string().min(1), 'interface to listen on', { default: '0.0.0.0' }),
+  METRICS_PORT: key(
+    port,
+    'metrics listener for /metrics (also /healthz and /readyz): a separate port that the load balancer and ' +
+      'the internet do not reach; in development /metrics is also served on PORT',
+    { defaultText: '9640 in production; development: on PORT only' },
   ),
-  PORT: key(int(0, 65535), 'HTTP and WebSocket port', '8080'),
-  HOST: key(z.string().min(1), 'interface to listen on', '0.0.0.0'),
-  ADMIN_PORT: key(
-    int(0, 65535),
-    'port of the admin API (rooms, kick, close, revoke; admin-claim JWT); unset: no admin API',
-  ),
-  ADMIN_HOST: key(
-    z.string().min(1),
-    'interface of the admin API (keep it off the public network)',
-    '127.0.0.1',
-  ),
+  METRICS_HOST: key(z.string().min(1), 'interface of the metrics listener', { defaultText: 'HOST' }),
+  ADMIN_PORT: key(port, 'port of the admin API (rooms, kick, close a room, revoke; admin-claim JWT)', {
+    defaultText: 'none: no admin API',
+  }),
+  ADMIN_HOST: key(z.string().min(1), 'interface of the admin API (keep it off the public network)', {
+    default: '127.0.0.1',
+  }),
   NODE_ID: key(
-    z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
-    'instance id in logs and metrics (default: hostname + random)',
+    z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -'),
+    'instance id in logs',
+    {
+      defaultText: 'hostname + random',
+    },
   ),
   LOG_LEVEL: key(
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    z.enum(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      'must be a pino level (info, debug, …)',
+    ),
     'pino log level',
-    'info',
+    { default: 'info' },
   ),
-  JWT_SECRET: key(
-    z.string().min(32, 'must be at least 32 characters'),
-    'HS256 secret for client tokens (generated in development)',
-  ),
+  JWT_SECRET: key(z.string().min(32, 'must be at least 32 characters'), 'HS256 secret for client tokens', {
+    defaultText: 'generated in development; required in production',
+    secret: true,
+  }),
   JWT_PUBLIC_KEY: key(
     z.string().includes('-----BEGIN', { message: 'must be a PEM public key' }),
     'PEM public key: accept RS256/ES256 tokens instead of HS256',
   ),
-  JWT_AUDIENCE: key(z.string().min(1), 'required `aud` claim', 'relay-platform'),
-  JWT_ISSUER: key(z.string().min(1), 'required `iss` claim', 'relay-platform'),
-  JWT_CLOCK_SKEW_S: key(int(0, 300), 'tolerated clock skew for exp/nbf, seconds', '30'),
+  JWT_AUDIENCE: key(z.string().min(1), 'required `aud` claim', { default: 'relay-platform' }),
+  JWT_ISSUER: key(z.string().min(1), 'required `iss` claim', { default: 'relay-platform' }),
+  JWT_CLOCK_SKEW_S: key(int(0, 300), 'tolerated clock skew for exp/nbf, seconds', { default: '30' }),
   ALLOWED_ORIGINS: key(
-    csv,
-    'browser Origins allowed to connect, comma-separated; * for any (default: same origin, plus localhost in development)',
+    origins,
+    'browser Origins allowed to connect (https://app.example.com), comma-separated; * for any',
+    {
+      defaultText: 'same origin, plus localhost in development',
+    },
   ),
-  TRUST_PROXY: key(bool, 'take the client IP from X-Forwarded-For (behind a load balancer)', 'false'),
-  MAX_MESSAGE_BYTES: key(int(1024, 1 << 20), 'largest accepted frame, bytes', '65536'),
-  RATE_LIMIT_PER_S: key(
-    z.coerce.number().positive().max(1e6),
-    'sustained messages per second per connection',
-    '100',
-  ),
-  RATE_LIMIT_BURST: key(int(1, 1e6), 'burst of messages per connection', '200'),
-  MAX_CONNECTIONS: key(int(1, 1e7), 'connections per instance; more are refused with 503', '20000'),
-  MAX_CONNECTIONS_PER_IP: key(int(1, 1e7), 'connections per client IP; more are refused with 429', '64'),
-  ROOM_SIZE_MAX: key(int(2, 10000), 'members per room', '16'),
+  TRUST_PROXY: key(bool, 'take the client IP from X-Forwarded-For (behind a load balancer)', {
+    default: 'false',
+  }),
+  MAX_MESSAGE_BYTES: key(int(1024, 1 << 20), 'largest accepted frame, bytes', { default: '65536' }),
+  RATE_LIMIT_PER_S: key(positiveUpTo(1e6), 'sustained messages per second per connection', {
+    default: '100',
+  }),
+  RATE_LIMIT_BURST: key(int(1, 1e6), 'burst of messages per connection', { default: '200' }),
+  MAX_CONNECTIONS: key(int(1, 1e7), 'connections per instance; more are refused with 503', {
+    default: '20000',
+  }),
+  MAX_CONNECTIONS_PER_IP: key(int(1, 1e7), 'connections per client IP; more are refused with 429', {
+    default: '64',
+  }),
+  ROOM_SIZE_MAX: key(int(2, 10000), 'members per room', { default: '16' }),
   HEARTBEAT_INTERVAL_MS: key(
     int(100, 600000),
     'ping interval; a connection silent for two intervals is closed',
-    '15000',
+    {
+      default: '15000',
+    },
   ),
   MAX_BUFFERED_BYTES: key(
     int(1024, 1 << 30),
     'send buffer per connection before it is closed for backpressure',
-    '1048576',
+    {
+      default: '1048576',
+    },
   ),
-  DRAIN_TIMEOUT_MS: key(
-    int(0, 600000),
-    'on SIGTERM, how long clients get to leave before they are closed',
-    '10000',
-  ),
-  RESUME_WINDOW_MS: key(
-    int(0, 3600000),
-    'how long a dropped peer keeps its id and room seat for a resume',
-    '30000',
+  DRAIN_TIMEOUT_MS: key(int(0, 600000), 'on SIGTERM, how long clients get to leave before they are closed', {
+    default: '10000',
+  }),
+  RESUME_WINDOW_MS: key(int(0, 3600000), 'how long a dropped peer keeps its id and room seat for a resume', {
+    default: '30000',
+  }),
+  CLIENT_TELEMETRY: key(
+    bool,
+    'accept POST /v1/telemetry: call setup times and paths reported by the SDK (token required, rate-limited per IP)',
+    { default: 'true' },
   ),
   TURN_CREDENTIAL_TTL_S: key(
     int(60, 7 * 86400),
     'lifetime of minted TURN credentials, seconds (4 h: longer than most calls, since a relay checks expiry only at allocation)',
-    '14400',
+    { default: '14400' },
   ),
-  TURN_SECRETS: key(
-    csv,
-    'TURN REST API secrets, comma-separated: the first signs, all verify (generated in development)',
-  ),
+  TURN_SECRETS: key(csv, 'TURN REST API secrets, comma-separated: the first signs, all verify', {
+    defaultText: `generated in development; required in production, each at least ${MIN_TURN_SECRET_LENGTH} characters`,
+    secret: true,
+  }),
   /**
    * The relay fleet, comma-separated. Each entry is a turn:/turns:/stun: URL (RFC 7064/7065), optionally
    * followed by `;region=<label>` and `;weight=<0-1000>` (default 1), e.g.
@@ -141,26 +148,27 @@ export const signalingEnv = {
   TURN_EMBEDDED: key(
     bool,
     'run the bundled relay with signaling (its own process under `npm start`, restarted on its own)',
-    'true',
+    { default: 'true' },
   ),
   TURN_EMBEDDED_REGION: key(
     z.string().regex(REGION_PATTERN, 'must be 1-32 of A-Z a-z 0-9 . _ -'),
-    'region label of the bundled relay, matched against client region hints (unset: matches none)',
+    'region label of the bundled relay, matched against client region hints',
+    { defaultText: 'none: matches no hint' },
   ),
   TURN_PROBE_INTERVAL_MS: key(
     int(0, 3600000),
     'how often each TURN_SERVERS relay gets a health probe (STUN Binding over UDP; TCP connect for turns: and transport=tcp); 0 turns probing off',
-    String(REGISTRY_DEFAULTS.probeIntervalMs),
+    { default: String(REGISTRY_DEFAULTS.probeIntervalMs) },
   ),
   TURN_PROBE_TIMEOUT_MS: key(
     int(10, 600000),
     'how long a probe waits for its answer, ms; must be below TURN_PROBE_INTERVAL_MS',
-    String(REGISTRY_DEFAULTS.probeTimeoutMs),
+    { default: String(REGISTRY_DEFAULTS.probeTimeoutMs) },
   ),
   TURN_PROBE_FAILURES: key(
     int(1, 100),
     'consecutive missed probes before a relay leaves the ICE server list (one answered probe brings it back)',
-    String(REGISTRY_DEFAULTS.failureThreshold),
+    { default: String(REGISTRY_DEFAULTS.failureThreshold) },
   ),
   TURN_EXTERNAL_IP: key(
     z.string().transform((v, ctx) => {
@@ -173,27 +181,32 @@ export const signalingEnv = {
         return undefined;
       }
     }),
-    'public address of the bundled relay put in ICE URLs and relayed addresses (a bare address, or public/private pairs as coturn takes them; default: the host the client connected to)',
+    'public address of the bundled relay put in ICE URLs and relayed addresses (a bare address, or public/private pairs as coturn takes them)',
+    { defaultText: 'the host the client connected to' },
   ),
   REDIS_URL: key(
-    z.url({ protocol: /^rediss?$/ }),
-    'run the room bus on Redis (redis://host:port) so several instances serve one room; unset: in memory',
+    z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }),
+    'run the room bus on Redis (redis://host:port) so several instances serve one room',
+    { defaultText: 'none: rooms in memory, one instance' },
   ),
-  REDIS_PREFIX: key(z.string().regex(/^[\w:.-]{1,64}$/), 'prefix of Redis keys and channels', 'rp:'),
-  PRESENCE_TTL_MS: key(
-    int(300, 600000),
-    'with Redis: how soon the members of a dead instance are noticed',
-    '15000',
+  REDIS_PREFIX: key(
+    z.string().regex(/^[\w:.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ : . -'),
+    'prefix of Redis keys and channels',
+    {
+      default: 'rp:',
+    },
   ),
+  PRESENCE_TTL_MS: key(int(300, 600000), 'with Redis: how soon the members of a dead instance are noticed', {
+    default: '15000',
+  }),
   DEV_TOKENS: key(
     bool,
     'enable GET /dev/token (never in production); on by itself only with a generated JWT secret',
-    'true when JWT_SECRET is generated',
+    { defaultText: 'true when JWT_SECRET is generated' },
   ),
 } as const;
 
 type Env = typeof signalingEnv;
-type Parsed = { [K in keyof Env]: z.output<Env[K]['schema']> | undefined };
 
 export interface SignalingConfig {
   production: boolean;
@@ -203,6 +216,13 @@ export interface SignalingConfig {
   admin: { port: number; host: string } | null;
   nodeId: string;
   logLevel: z.output<Env['LOG_LEVEL']['schema']>;
+  /**
+   * The metrics listener of /metrics: a port of its own (null: /metrics on the public port, the development
+   * default) and its interface.
+   */
+  metrics: { port: number | null; host: string };
+  /** Whether POST /v1/telemetry takes the SDK's call-setup reports. */
+  clientTelemetry: boolean;
   jwt: {
     /** HS256 secret or PEM public key; the algorithm list is pinned to the key's kind. */
     key: string;
@@ -248,26 +268,12 @@ export type SignalingConfigOverrides = {
   [K in keyof SignalingConfig]?: Partial<SignalingConfig[K]> | SignalingConfig[K];
 };
 
-function parseEnv(env: NodeJS.ProcessEnv): Parsed {
-  const out: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(signalingEnv) as Array<[string, EnvKey<z.ZodType>]>) {
-    const raw = env[name];
-    const value = raw === undefined || raw === '' ? spec.default : raw;
-    if (value === undefined || (name === 'DEV_TOKENS' && raw === undefined)) {
-      out[name] = undefined;
-      continue;
-    }
-    const result = spec.schema.safeParse(value);
-    if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'invalid value');
-    out[name] = result.data;
-  }
-  return out as Parsed;
-}
-
 /** Validate the environment. Throws ConfigError naming the first bad key. */
 export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): SignalingConfig {
-  const e = parseEnv(env);
+  const e = loadEnvTable(signalingEnv, env);
   const production = e.NODE_ENV === 'production';
+  if (e.JWT_SECRET) requireRealSecrets('JWT_SECRET', [e.JWT_SECRET], 32, production);
+  requireRealSecrets('TURN_SECRETS', e.TURN_SECRETS ?? [], MIN_TURN_SECRET_LENGTH, production);
   if (production && !e.JWT_SECRET && !e.JWT_PUBLIC_KEY) {
     throw new ConfigError('JWT_SECRET', 'required when NODE_ENV=production (or set JWT_PUBLIC_KEY)');
   }
@@ -304,6 +310,11 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     admin: e.ADMIN_PORT !== undefined ? { port: e.ADMIN_PORT, host: e.ADMIN_HOST! } : null,
     nodeId: e.NODE_ID ?? `${hostname().slice(0, 40)}-${randomBytes(3).toString('hex')}`,
     logLevel: e.LOG_LEVEL!,
+    metrics: {
+      port: e.METRICS_PORT ?? (production ? DEFAULT_METRICS_PORT : null),
+      host: e.METRICS_HOST ?? e.HOST!,
+    },
+    clientTelemetry: e.CLIENT_TELEMETRY!,
     jwt: {
       key: e.JWT_PUBLIC_KEY ?? e.JWT_SECRET ?? randomBytes(32).toString('base64url'),
       algorithms: e.JWT_PUBLIC_KEY ? ['RS256', 'ES256'] : ['HS256'],
@@ -350,10 +361,6 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
 }
 
 /** Rows for `--help`: every key, its default and what it does. */
-export function signalingEnvDocs(): Array<{ key: string; default: string; description: string }> {
-  return Object.entries(signalingEnv).map(([k, spec]) => ({
-    key: k,
-    default: spec.default ?? '(unset)',
-    description: spec.description,
-  }));
+export function signalingEnvDocs(): EnvDoc[] {
+  return envDocs(signalingEnv);
 }

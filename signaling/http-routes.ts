@@ -11,10 +11,15 @@ import { ERROR_CODES, httpStatusOf, roomNameSchema, type HttpErrorCode } from '.
 import type { IceRequest, IceServerGrant } from './ice/ice-servers.js';
 import { hostFromHeader, regionFromQuery } from './ice/ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
+import type { TelemetryIntake } from './client-telemetry.js';
 
 export interface RouteContext {
   ready: () => boolean;
   metrics: SignalingMetrics;
+  /** False when /metrics has its own metrics listener (METRICS_PORT): then this port does not serve it. */
+  metricsOnThisPort: boolean;
+  /** POST /v1/telemetry; absent when CLIENT_TELEMETRY=false. */
+  telemetry?: TelemetryIntake;
   verifier: TokenVerifier;
   /** Whether a token of this user issued then is refused (a revocation). */
   revoked: (userId: string, issuedAt: number | undefined) => boolean;
@@ -67,9 +72,13 @@ export async function handleHttp(
     case 'GET /readyz':
       return ctx.ready() ? json(res, 200, { ready: true }) : json(res, 503, { ready: false });
     case 'GET /metrics':
+      if (!ctx.metricsOnThisPort) return json(res, 404, { code: 'not_found' });
       res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
       res.end(await ctx.metrics.registry.metrics());
       return;
+    case 'POST /v1/telemetry':
+      if (!ctx.telemetry) return json(res, 404, { code: 'not_found' });
+      return ctx.telemetry.handle(req, res);
     case 'POST /v1/turn-credentials':
       return turnCredentials(req, url, res, ctx);
     case 'GET /dev/token':

@@ -8,13 +8,15 @@
  * processes of this same entry point and restarts each independently, so a signaling crash never takes
  * the relay and its relayed calls down. With TURN_EMBEDDED=false signaling runs in this process alone.
  */
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import { formatHelp, reportConfigError as configError } from '../config/env-table.js';
+import { listenFailure } from '../config/listen-errors.js';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
 import { RedisBus } from './rooms/redis-bus.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
 import { bundledTurnUrls } from './ice/ice-servers.js';
 import { registryFromConfig } from './ice/registry-from-config.js';
-import { loadTurnConfig, turnEnvDocs } from '../turn/config.js';
+import { loadTurnConfig, relayListenTargets, turnEnvDocs, withDevelopmentDefaults } from '../turn/config.js';
 import { registerRelayMetrics } from '../turn/relay/relay-metrics.js';
 import type { RelayAddress, RelayStats } from '../turn/relay/relay.js';
 import { newCounters } from '../turn/relay/relay-metrics.js';
@@ -55,37 +57,28 @@ function flag(argv: string[], name: string): string | undefined {
   return argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
 }
 
-const DEV_ALLOWED_PEERS = [
-  '127.0.0.0/8',
-  '::1/128',
-  '10.0.0.0/8',
-  '172.16.0.0/12',
-  '192.168.0.0/16',
-  'fc00::/7',
-];
-
 function help(): string {
-  const rows = [
-    ...signalingEnvDocs(),
-    ...turnEnvDocs.filter((t) => !signalingEnvDocs().some((s) => s.key === t.key)),
-  ];
-  const width = Math.max(...rows.map((r) => r.key.length));
-  return [
-    'Usage: npm start            (or: tsx signaling/main.ts [--help])',
-    '',
-    'Runs the signaling server, the bundled TURN relay and the demo. Configuration is by environment:',
-    '',
-    ...rows.map(
-      (r) => `  ${r.key.padEnd(width)}  ${r.description}\n  ${' '.repeat(width)}  default: ${r.default}`,
-    ),
-    '',
-  ].join('\n');
+  const signaling = signalingEnvDocs();
+  const rows = [...signaling, ...turnEnvDocs.filter((t) => !signaling.some((s) => s.key === t.key))];
+  return formatHelp(
+    [
+      'Usage: npm start            (or: node dist/signaling/main.js [--help])',
+      '',
+      'Runs the signaling server, the bundled TURN relay and the demo. With nothing set it runs the',
+      'development default. Configuration is by environment:',
+    ],
+    rows,
+  );
 }
 
 /** The bundled relay's URLs as clients get them, and the addresses it listens on. */
-function relayLines(config: SignalingConfig, relay: BundledRelay): string[] {
+function relayUrls(config: SignalingConfig, relay: BundledRelay): string[] {
   const host = config.turn.externalIp ?? 'localhost';
-  const urls = bundledTurnUrls(host.includes(':') ? `[${host}]` : host, relay.address);
+  return bundledTurnUrls(host.includes(':') ? `[${host}]` : host, relay.address);
+}
+
+function relayLines(config: SignalingConfig, relay: BundledRelay): string[] {
+  const urls = relayUrls(config, relay);
   return [
     `  TURN relay:  ${urls.join('  ')}`,
     `               (bundled; listening on ${relay.address.addresses.join(', ')})`,
@@ -100,6 +93,7 @@ interface Generated {
 function banner(
   config: SignalingConfig,
   port: number,
+  metricsUrl: string,
   relay: BundledRelay | null,
   generated: Generated,
 ): string {
@@ -111,7 +105,7 @@ function banner(
     `  Demo:        ${base}/            (open it in two tabs)`,
     `  WebSocket:   ws://localhost:${port}${WS_PATH}?token=<jwt>`,
     `  Credentials: POST ${base}/v1/turn-credentials  (Authorization: Bearer <jwt>)`,
-    `  Health:      ${base}/healthz  ${base}/readyz  ${base}/metrics`,
+    `  Health:      ${base}/healthz  ${base}/readyz  ${metricsUrl}`,
     ...(relay ? relayLines(config, relay) : ['  TURN relay:  not embedded']),
   ];
   if (config.devTokens) {
@@ -140,24 +134,33 @@ async function main(argv: string[]): Promise<void> {
     config = loadSignalingConfig(process.env);
     turnConfig = loadTurnConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof Error && err.name === 'ConfigError')) {
-      process.stderr.write(`configuration error: ${err.message}\n(see --help)\n`);
-      process.exitCode = 2;
-      return;
-    }
+    if (err instanceof ConfigError) return configError(err);
     throw err;
   }
   const role = flag(argv, 'role');
   if (role === 'relay') {
     // Development default: the demo's relay-only mode relays between tabs on this machine or its LAN, so
     // the relay may reach loopback and private peers unless TURN_ALLOWED_PEER_IPS says otherwise. In
-    // production the default deny policy stands.
-    const allowedPeers =
-      config.production || turnConfig.allowedPeers.length > 0 ? turnConfig.allowedPeers : DEV_ALLOWED_PEERS;
-    await runBundledRelay({ ...turnConfig, allowedPeers, secrets: config.turn.secrets }, config.logLevel);
+    // production the default deny policy stands. The secrets are signaling's (generated once by the
+    // supervisor in development).
+    const relayConfig = { ...withDevelopmentDefaults(turnConfig), secrets: config.turn.secrets };
+    try {
+      await runBundledRelay(relayConfig, config.logLevel);
+    } catch (err) {
+      const named = listenFailure(
+        err,
+        relayListenTargets(
+          relayConfig,
+          ', or set TURN_EMBEDDED=false to run signaling without the bundled relay and use that relay through TURN_SERVERS',
+        ),
+      );
+      if (named) return configError(named);
+      throw err;
+    }
     return;
   }
   if (role === undefined && config.turn.embedded) {
+    const supervisorLog = pino({ level: config.logLevel, base: { component: 'supervisor' } });
     // Generated once here and handed to both children, so every restart keeps them.
     const generated = [config.jwt.generated && 'jwt', config.turn.secretsGenerated && 'turn'].filter(Boolean);
     runSupervisor({
@@ -169,7 +172,7 @@ async function main(argv: string[]): Promise<void> {
         TURN_SECRETS: config.turn.secrets.join(','),
       },
       signalingArgs: [`--generated=${generated.join(',')}`],
-      log: (line) => process.stderr.write(`${line}\n`),
+      log: (line) => supervisorLog.info(line),
     });
     return;
   }
@@ -179,12 +182,47 @@ async function main(argv: string[]): Promise<void> {
   });
 }
 
+/**
+ * Say where everything is: a JSON log line always (what production and log collectors read), and the
+ * human banner only in development on a terminal, where a person is reading.
+ */
+function announce(
+  logger: Logger,
+  config: SignalingConfig,
+  port: number,
+  metricsPort: number | null,
+  relay: BundledRelay | null,
+  generated: Generated,
+): void {
+  const metricsUrl = `http://localhost:${metricsPort ?? port}/metrics`;
+  if (!config.production && process.stderr.isTTY) {
+    process.stderr.write(banner(config, port, metricsUrl, relay, generated));
+  } else if (!config.production) {
+    logger.warn(
+      { generatedSecrets: generated.jwt || generated.turn },
+      'DEVELOPMENT default: dev token route on, secrets generated for this run, relay may reach private peers',
+    );
+  }
+  // Last, so that whoever waits for it has seen everything above.
+  logger.info(
+    {
+      port,
+      metricsPort: metricsPort ?? port,
+      turnUrls: relay ? relayUrls(config, relay) : [],
+      devTokens: config.devTokens,
+      pid: process.pid,
+    },
+    'signaling started',
+  );
+}
+
 async function runSignaling(
   config: SignalingConfig,
   turnConfig: ReturnType<typeof loadTurnConfig>,
   relayAddress: RelayAddress | null,
   generated: Generated,
 ): Promise<void> {
+  // JSON lines, always: the human banner (announce) is separate and only for a terminal in development.
   const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
   const relay = relayAddress ? bundledRelayOverIpc(relayAddress) : null;
   let bus: RedisBus | undefined;
@@ -217,9 +255,22 @@ async function runSignaling(
   });
   // The embedded relay's figures are served on signaling's /metrics.
   if (relay) registerRelayMetrics(server.metrics.registry, relay);
-  const { port } = await server.listen();
-  process.stderr.write(banner(config, port, relay, generated));
-  logger.info({ port, relay: relay?.address, pid: process.pid }, 'started');
+  let port: number;
+  try {
+    ({ port } = await server.listen());
+  } catch (err) {
+    await server.close();
+    await bus?.close();
+    relays.close();
+    const named = listenFailure(err, [
+      { key: 'PORT', port: config.port },
+      ...(config.metrics.port !== null ? [{ key: 'METRICS_PORT', port: config.metrics.port }] : []),
+      ...(config.admin !== null ? [{ key: 'ADMIN_PORT', port: config.admin.port }] : []),
+    ]);
+    if (named) return configError(named);
+    throw err;
+  }
+  announce(logger, config, port, server.metricsAddress()?.port ?? null, relay, generated);
   if (config.devTokens && !generated.jwt)
     logger.warn(
       'DEV_TOKENS=true with a configured JWT secret: GET /dev/token mints real tokens for any user and room',

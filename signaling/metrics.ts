@@ -1,5 +1,9 @@
-/** Prometheus metrics of one signaling instance, in a registry of its own (tests run several at once). */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+/**
+ * Prometheus metrics of one signaling instance, in a registry of its own (tests run several at once).
+ * Names follow the Prometheus conventions (base unit last, `_total` for counters); no constant label is
+ * added here: the scrape adds `instance` and `pod`, and a `node` label would clash with Kubernetes' own.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** What the relay gauges read of each relay (turn/fleet/registry.ts `RelayStatus` fits). */
 export interface RelayGaugeSource {
@@ -43,13 +47,47 @@ export class SignalingMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * From a signal frame's arrival to its hand-over to the recipient: validation, the queue behind the
+   * sender's earlier messages, and the room bus (on one instance the write to the recipient's socket; with
+   * Redis the publish). The network on either side is not in it.
+   */
+  readonly signalRelay = new Histogram({
+    name: 'signaling_signal_relay_seconds',
+    help: 'Server time of a relayed signal, from arrival to hand-over to the recipient (bus included)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly accept = new Histogram({
+    name: 'signaling_accept_seconds',
+    help: 'From the HTTP upgrade request to the open WebSocket (token, origin and limit checks, handshake)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  /**
+   * Call setup as the SDK reports it (POST /v1/telemetry): from the moment a client learns of a peer to
+   * the pair's first working path, and that path. Its `_count` by path and region is also the share of
+   * peer pairs that go direct, through a relay, or stay on the WebSocket.
+   */
+  readonly callSetup = new Histogram({
+    name: 'signaling_client_call_setup_seconds',
+    help: 'Call setup reported by clients, by the path the pair settled on and the client region',
+    labelNames: ['path', 'region'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60],
+    registers: [this.registry],
+  });
+  readonly telemetryReports = new Counter({
+    name: 'signaling_client_telemetry_reports_total',
+    help: 'Client telemetry reports, by result (accepted, invalid, unauthorized, rate_limited)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   /** `gauges` are read at scrape time, so they are never stale and cost nothing per event. */
   constructor(
-    nodeId: string,
     gauges: { connections: () => number; rooms: () => number; relays?: () => readonly RelayGaugeSource[] },
     options: { processMetrics?: boolean } = {},
   ) {
-    this.registry.setDefaultLabels({ node: nodeId });
     new Gauge({
       name: 'signaling_connections',
       help: 'Open WebSocket connections',

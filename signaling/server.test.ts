@@ -145,11 +145,11 @@ describe('operations', () => {
     a.send({ type: 'teleport' });
     await a.next('error');
     const text = await (await fetch(`${sig.httpUrl}/metrics`)).text();
-    expect(text).toMatch(/signaling_connections\{node="[^"]+"\} 2/);
-    expect(text).toMatch(/signaling_rooms\{node="[^"]+"\} 1/);
-    expect(text).toMatch(/signaling_messages_in_total\{type="join",node="[^"]+"\} 2/);
-    expect(text).toMatch(/signaling_messages_out_total\{type="welcome",node="[^"]+"\} 2/);
-    expect(text).toMatch(/signaling_errors_total\{code="unknown_type",node="[^"]+"\} 1/);
+    expect(text).toMatch(/signaling_connections 2/);
+    expect(text).toMatch(/signaling_rooms 1/);
+    expect(text).toMatch(/signaling_messages_in_total\{type="join"} 2/);
+    expect(text).toMatch(/signaling_messages_out_total\{type="welcome"} 2/);
+    expect(text).toMatch(/signaling_errors_total\{code="unknown_type"} 1/);
     expect((await fetch(`${sig.httpUrl}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${sig.httpUrl}/readyz`)).json()).toEqual({ ready: true });
   });

@@ -26,6 +26,9 @@ import type { RelayControl } from '../turn/relay/relay-control.js';
 import type { BundledRelayPorts, RelayRegistry } from '../turn/fleet/registry.js';
 import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
+import { MetricsListener } from './metrics-listener.js';
+import { TelemetryIntake } from './client-telemetry.js';
+import { timeSignals, withArrival } from './signal-timing.js';
 
 export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
 
@@ -57,6 +60,8 @@ export class SignalingServer {
   private readonly http: Server;
   /** The admin API's own listener (ADMIN_PORT), or null. */
   private readonly adminHttp: Server | null;
+  /** /metrics on METRICS_PORT; null when /metrics is served on the public port. */
+  private readonly metricsListener: MetricsListener | null;
   private readonly wss: WebSocketServer;
   private readonly bus: RoomBus;
   private readonly dispatcher: Dispatcher;
@@ -75,6 +80,7 @@ export class SignalingServer {
   /** Disconnect handling still in flight (suspending seats on the bus); close() waits for it. */
   private readonly disconnecting = new Set<Promise<void>>();
   private draining = false;
+  private metricsAddr: AddressInfo | null = null;
   private closed: Promise<void> | null = null;
 
   constructor(
@@ -86,23 +92,12 @@ export class SignalingServer {
     this.log = deps.logger ?? pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
     const clock = (this.clock = deps.clock ?? systemClock);
     this.relayControl = deps.relayControl ?? null;
-    this.bus =
-      deps.bus ??
-      new MemoryBus({
-        nodeId: config.nodeId,
-        resumeWindowMs: config.resumeWindowMs,
-        mailboxSize: MAILBOX_SIZE,
-        clock,
-      });
-    this.revocations = new Revocations(clock);
-    this.bus.onRevoked((r) => this.applyRevocation(r));
     this.ownsRelays = deps.relays === undefined;
     this.relays =
       deps.relays ??
       registryFromConfig(config.turn, { bundled: deps.embeddedRelay ?? null, log: this.log, clock });
     if (this.ownsRelays) this.relays.start();
     this.metrics = new SignalingMetrics(
-      config.nodeId,
       {
         connections: () => this.connections.size,
         rooms: () => this.bus.roomCount(),
@@ -110,6 +105,20 @@ export class SignalingServer {
       },
       { processMetrics: deps.processMetrics ?? false },
     );
+    this.bus = timeSignals(
+      deps.bus ??
+        new MemoryBus({
+          nodeId: config.nodeId,
+          resumeWindowMs: config.resumeWindowMs,
+          mailboxSize: MAILBOX_SIZE,
+          clock,
+        }),
+      this.metrics.signalRelay,
+    );
+    this.revocations = new Revocations(clock);
+    this.bus.onRevoked((r) => this.applyRevocation(r));
+    this.metricsListener =
+      config.metrics.port === null ? null : new MetricsListener(this.metrics.registry, () => this.ready());
     const verifier = (this.verifier = new TokenVerifier({ ...config.jwt, now: () => clock.now() }));
     const iceOptions = {
       secrets: config.turn.secrets,
@@ -146,6 +155,20 @@ export class SignalingServer {
       log: this.log,
     });
 
+    const telemetry = config.clientTelemetry
+      ? new TelemetryIntake({
+          metrics: this.metrics,
+          verifier,
+          trustProxy: config.trustProxy,
+          regions: () =>
+            new Set(
+              [config.turn.embeddedRegion, ...this.relays.list().map((r) => r.region)].filter(
+                (r): r is string => r !== undefined,
+              ),
+            ),
+        })
+      : null;
+
     // ws enforces a hard cap well above ours, so a frame between the two gets a `payload_too_large`
     // error and the connection lives on; only an absurd frame closes it (1009).
     this.wss = new WebSocketServer({
@@ -158,6 +181,8 @@ export class SignalingServer {
       handleHttp(req, res, {
         ready: () => this.ready(),
         metrics: this.metrics,
+        metricsOnThisPort: this.metricsListener === null,
+        ...(telemetry ? { telemetry } : {}),
         verifier,
         revoked: (userId, issuedAt) => this.revocations.refuses(userId, issuedAt),
         iceServers,
@@ -186,7 +211,7 @@ export class SignalingServer {
       clockSkewSec: config.jwt.clockSkewSec,
       metrics: this.metrics,
       log: this.log,
-      onMessage: (c, message) => this.dispatcher.dispatch(c, message),
+      onMessage: (c, message) => withArrival(performance.now(), () => this.dispatcher.dispatch(c, message)),
     };
     const adminContext = {
       bus: this.bus,
@@ -254,12 +279,22 @@ export class SignalingServer {
     return !this.draining && this.closed === null && this.bus.ready();
   }
 
+  /** Listen on the public port, then (with METRICS_PORT) on the metrics port. */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
     await this.loadRevocations();
     await listenOn(this.http, port, host);
+    if (this.metricsListener) {
+      const { port: metricsPort, host: metricsHost } = this.config.metrics;
+      this.metricsAddr = await this.metricsListener.listen(metricsPort ?? 0, metricsHost);
+    }
     if (this.adminHttp && this.config.admin)
       await listenOn(this.adminHttp, this.config.admin.port, this.config.admin.host);
     return this.address();
+  }
+
+  /** Where /metrics is served when it has its own listener; null when it is on the public port. */
+  metricsAddress(): AddressInfo | null {
+    return this.metricsAddr;
   }
 
   address(): AddressInfo {
@@ -276,6 +311,7 @@ export class SignalingServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const startedAt = performance.now();
     socket.on('error', () => socket.destroy());
     const decision = decideUpgrade(req, {
       path: WS_PATH,
@@ -312,6 +348,7 @@ export class SignalingServer {
     });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       accepted = true;
+      this.metrics.accept.observe((performance.now() - startedAt) / 1000);
       this.accept(ws, req, decision.grant, decision.ip);
     });
   }
@@ -383,7 +420,7 @@ export class SignalingServer {
         await new Promise<void>((resolve) => this.adminHttp!.close(() => resolve()));
       }
       await Promise.all([...this.disconnecting]);
-      await this.bus.close();
+      await Promise.all([this.bus.close(), this.metricsListener?.close()]);
     })();
     return this.closed;
   }

@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXIT_CONFIG } from '../config/env-table.js';
 import type { RelayAddress } from '../turn/relay/relay.js';
 import { isRelayIpcMessage, type RelayIpcMessage } from './bundled-relay-process.js';
 import {
@@ -33,6 +34,8 @@ const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 5_000;
 /** A child that ran this long is healthy again: its next crash restarts it after the base delay. */
 const STABLE_MS = 30_000;
+// A child exiting with EXIT_CONFIG (a bad value, a port in use) is not restarted: restarting cannot fix
+// it, so the supervisor stops the other child and exits with it, and the child's message is the last word.
 
 interface Supervised {
   name: 'signaling' | 'relay';
@@ -120,7 +123,14 @@ export function runSupervisor(options: SupervisorOptions): void {
     child.on('exit', (code, signal) => {
       s.child = null;
       if (stopping) {
-        if (s === signaling) exitCode = code ?? 1;
+        if (s === signaling && exitCode !== EXIT_CONFIG) exitCode = code ?? 1;
+        return finishIfDone();
+      }
+      if (code === EXIT_CONFIG) {
+        options.log(`supervisor: ${s.name} refused its configuration; stopping`);
+        stopping = true;
+        exitCode = EXIT_CONFIG;
+        for (const c of children) c.child?.kill('SIGTERM');
         return finishIfDone();
       }
       s.delayMs = Date.now() - s.startedAt > STABLE_MS ? RESTART_BASE_MS : s.delayMs;

@@ -9,6 +9,7 @@ import { mintDevToken } from '../signaling/auth/token-verifier.js';
 import type { ConnectOptions } from '../sdk/connect.js';
 import { PUBLIC_PEERS, SERVER_IP, type NetLab, type NsProcess } from './netns.js';
 import type { PeerCommand, PeerReport } from './matrix-peer.js';
+import { SIGNALING_STARTED } from './processes.js';
 
 export const JWT_SECRET = 'matrix-jwt-secret-matrix-jwt-secret-0123456789';
 export const TURN_SECRET = 'matrix-turn-secret';
@@ -40,9 +41,11 @@ export function startSignaling(lab: NetLab, env: Record<string, string>): Promis
     TURN_TLS_PORT: String(RELAY_A.tlsPort),
     TURN_MIN_PORT: String(RELAY_A.minPort),
     TURN_MAX_PORT: String(RELAY_A.maxPort),
+    // Info: the line that says signaling listens is an info line.
+    LOG_LEVEL: 'info',
     ...env,
   });
-  return p.waitFor(/Ctrl-C stops everything/).then(() => p);
+  return p.waitFor(SIGNALING_STARTED).then(() => p);
 }
 
 export async function startRelay(lab: NetLab, r: RelaySpec): Promise<NsProcess> {
@@ -67,7 +70,7 @@ export const relayMetrics = (r: RelaySpec) => `http://${SERVER_IP}:${r.metricsPo
 export function relayedPackets(lab: NetLab, metricsUrl: string): number {
   const text = lab.fetchText(metricsUrl);
   let n = 0;
-  for (const m of text.matchAll(/^turn_packets_relayed_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  for (const m of text.matchAll(/^turn_relayed_packets_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
   return n;
 }
 

@@ -6,6 +6,12 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * The JSON log line `npm start` writes once signaling listens (the human banner is only for a terminal in
+ * development, and tests read a pipe).
+ */
+export const SIGNALING_STARTED = /"msg":"signaling started"/;
+
 export interface Proc {
   child: ChildProcess;
   output: () => string;
@@ -17,8 +23,13 @@ export interface Proc {
 
 export function startScript(script: string, args: string[], env: Record<string, string>): Proc {
   // node itself with tsx as a loader: one process, so a signal (kill -9 included) reaches the server.
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
+  return startNode(ROOT, ['--import', 'tsx', script, ...args], env);
+}
+
+/** Plain `node <args>` in `cwd` (a compiled tree, as the image runs it), with only `env` set. */
+export function startNode(cwd: string, args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, args, {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,6 +1,6 @@
 /** The relay's own keys: listen addresses, external-ip mappings, TLS, quotas; errors name the key. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadTurnConfig } from './config.js';
+import { ConfigError, loadTurnConfig, relayListenTargets, withDevelopmentDefaults } from './config.js';
 
 function keyOf(env: Record<string, string>): string {
   try {
@@ -56,7 +56,37 @@ describe('relay config', () => {
     [{ TURN_MAX_STREAMS_PER_IP: '0' }, 'TURN_MAX_STREAMS_PER_IP'],
     [{ TURN_ROOM_SCOPE: 'yes' }, 'TURN_ROOM_SCOPE'],
     [{ TURN_ROOM_SCOPE_WAIT_MS: '-1' }, 'TURN_ROOM_SCOPE_WAIT_MS'],
+    [{ TURN_PORT: 'abc' }, 'TURN_PORT'],
+    [{ NODE_ENV: 'production', TURN_SECRETS: 'x' }, 'TURN_SECRETS'],
+    [{ NODE_ENV: 'production', TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5,change-me-please-now' }, 'TURN_SECRETS'],
   ])('refuses %j naming %s', (env, key) => {
     expect(keyOf(env)).toBe(key);
+  });
+});
+
+describe('the relay development default', () => {
+  it('generates a secret and allows private peers outside production, and requires a secret in production', () => {
+    const dev = withDevelopmentDefaults(loadTurnConfig({}));
+    expect(dev.secretGenerated).toBe(true);
+    expect(dev.secrets[0]!.length).toBeGreaterThanOrEqual(16);
+    expect(dev.allowedPeers).toContain('127.0.0.0/8');
+    const given = withDevelopmentDefaults(loadTurnConfig({ TURN_ALLOWED_PEER_IPS: '10.1.0.0/16' }));
+    expect(given.allowedPeers).toEqual(['10.1.0.0/16']);
+    expect(() => withDevelopmentDefaults(loadTurnConfig({ NODE_ENV: 'production' }))).toThrow(ConfigError);
+    const prod = withDevelopmentDefaults(
+      loadTurnConfig({ NODE_ENV: 'production', TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5' }),
+    );
+    expect(prod.allowedPeers).toEqual([]);
+  });
+});
+
+describe('a relay port in use', () => {
+  it('is named by its variable, and 3478 points at a system coturn', () => {
+    const [udp, tls] = relayListenTargets(loadTurnConfig({}), ', or set TURN_EMBEDDED=false');
+    expect(udp).toMatchObject({ key: 'TURN_PORT', port: 3478 });
+    expect(udp!.hint).toContain('coturn');
+    expect(udp!.hint).toContain('TURN_EMBEDDED=false');
+    expect(tls).toMatchObject({ key: 'TURN_TLS_PORT', port: 5349 });
+    expect(relayListenTargets(loadTurnConfig({ TURN_PORT: '3479' }))[0]!.hint).toBeUndefined();
   });
 });

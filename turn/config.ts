@@ -1,25 +1,31 @@
 /**
- * Relay configuration: the one place in turn/ that reads the environment. The same names configure the
- * standalone relay (`npm run start:turn`) and the relay `npm start` embeds.
+ * Relay configuration: the table of every variable the relay reads, validated by the shared loader
+ * (`config/env-table.ts`) that signaling's table uses too. The same names configure the standalone relay
+ * (`npm run start:turn`) and the relay `npm start` embeds.
  */
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import {
+  ConfigError,
+  csv,
+  envDocs,
+  intIn,
+  loadEnvTable,
+  nodeEnv,
+  port,
+  type EnvDoc,
+  type EnvKey,
+} from '../config/env-table.js';
+import { MIN_TURN_SECRET_LENGTH, requireRealSecrets } from '../config/secret-policy.js';
+import { COTURN_HINT, type ListenTarget } from '../config/listen-errors.js';
 import { parseCidr } from './peer-policy.js';
 import { parseExternalIps, type ExternalMapping } from './relay/listen-addresses.js';
 import type { RoomScopeMode } from './relay/room-scope.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`${key}: ${message}`);
-  }
-}
+export { ConfigError };
 
-const port = z.coerce.number().int().min(0).max(65535);
-const positive = z.coerce.number().int().positive();
+const positive = intIn(1, 2 ** 31 - 1);
 const cidrs = z.string().transform((v, ctx) => {
   const list = v
     .split(',')
@@ -35,15 +41,19 @@ const cidrs = z.string().transform((v, ctx) => {
   return list;
 });
 
-interface Key {
-  schema: z.ZodType;
-  default?: string;
-  description: string;
-}
-
 /** Every variable the relay reads, with its default. */
 const keys = {
-  TURN_PORT: { schema: port, default: '3478', description: 'STUN/TURN port, UDP and TCP' },
+  NODE_ENV: {
+    schema: nodeEnv,
+    default: 'development',
+    description:
+      'development: a TURN secret generated for the run and loopback/private peers allowed; production: neither',
+  },
+  TURN_PORT: {
+    schema: port,
+    default: '3478',
+    description: 'STUN/TURN port, UDP and TCP (turn:host:port?transport=udp and ?transport=tcp)',
+  },
   TURN_TLS_PORT: {
     schema: z.union([z.literal('off'), port]),
     default: '5349',
@@ -76,13 +86,10 @@ const keys = {
       'local addresses the relay listens and relays on, comma-separated, one socket each so every answer leaves from the address the client contacted; 0.0.0.0 means every IPv4 address of this host, :: every IPv6 one',
   },
   TURN_SECRETS: {
-    schema: z.string().transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
+    schema: csv,
     description: 'TURN REST API secrets, comma-separated: the first signs, all verify',
+    defaultText: `generated in development; required in production, each at least ${MIN_TURN_SECRET_LENGTH} characters`,
+    secret: true,
   },
   TURN_REALM: {
     schema: z.string().min(1).max(128),
@@ -106,6 +113,7 @@ const keys = {
   TURN_ALLOWED_PEER_IPS: {
     schema: cidrs,
     description: 'peer CIDRs allowed even where the default policy denies (e.g. 127.0.0.0/8 for local tests)',
+    defaultText: 'none in production; loopback and private ranges in development',
   },
   TURN_DENIED_PEER_IPS: { schema: cidrs, description: 'extra peer CIDRs to deny' },
   /**
@@ -158,16 +166,25 @@ const keys = {
   },
   TURN_BANDWIDTH_BPS: {
     schema: positive,
-    description: 'per-allocation relay bandwidth cap, bytes per second (default: none)',
+    description: 'per-allocation relay bandwidth cap, bytes per second',
+    defaultText: 'none',
   },
   TURN_METRICS_PORT: {
     schema: port,
     default: '9641',
-    description: 'standalone relay: HTTP port of /healthz and /metrics',
+    description: 'standalone relay: metrics HTTP port of /healthz and /metrics (keep it off the internet)',
   },
-} satisfies Record<string, Key>;
+  TURN_METRICS_HOST: {
+    schema: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address'),
+    default: '0.0.0.0',
+    description:
+      'standalone relay: address of the metrics listener; on a host with a public address name its private one',
+  },
+} satisfies Record<string, EnvKey>;
 
 export interface TurnConfig {
+  /** NODE_ENV=production: no generated secret, no development peers, no self-signed TLS. */
+  production: boolean;
   hosts: string[];
   port: number;
   /** TURN over TLS port, or null when TLS is off. */
@@ -190,43 +207,42 @@ export interface TurnConfig {
   maxLifetimeSec: number;
   bandwidthBps: number | undefined;
   metricsPort: number;
+  metricsHost: string;
 }
 
-export const turnEnvDocs: Array<{ key: string; default: string; description: string }> = Object.entries(
-  keys,
-).map(([key, k]: [string, Key]) => ({ key, default: k.default ?? '(unset)', description: k.description }));
+/** Every relay variable, exported for the infra test and `--help`. */
+export const turnEnv = keys;
+
+export const turnEnvDocs: EnvDoc[] = envDocs(keys);
 
 /** Validate the relay's variables; throws ConfigError naming the first bad key. */
 export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
-  const v: Record<string, unknown> = {};
-  for (const [name, k] of Object.entries(keys) as Array<[string, Key]>) {
-    const raw = env[name] === '' ? undefined : (env[name] ?? k.default);
-    if (raw === undefined) continue;
-    const parsed = k.schema.safeParse(raw);
-    if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value');
-    v[name] = parsed.data;
-  }
+  const v = loadEnvTable(keys, env);
+  const production = v.NODE_ENV === 'production';
+  requireRealSecrets('TURN_SECRETS', v.TURN_SECRETS ?? [], MIN_TURN_SECRET_LENGTH, production);
   const config: TurnConfig = {
+    production,
     hosts: v.TURN_HOST as string[],
     port: v.TURN_PORT as number,
     tlsPort: v.TURN_TLS_PORT === 'off' ? null : (v.TURN_TLS_PORT as number),
-    tlsCertFile: v.TURN_TLS_CERT_FILE as string | undefined,
-    tlsKeyFile: v.TURN_TLS_KEY_FILE as string | undefined,
-    secrets: (v.TURN_SECRETS as string[] | undefined) ?? [],
+    tlsCertFile: v.TURN_TLS_CERT_FILE,
+    tlsKeyFile: v.TURN_TLS_KEY_FILE,
+    secrets: v.TURN_SECRETS ?? [],
     realm: v.TURN_REALM as string,
-    externalIps: (v.TURN_EXTERNAL_IP as ExternalMapping[] | undefined) ?? [],
+    externalIps: v.TURN_EXTERNAL_IP ?? [],
     minPort: v.TURN_MIN_PORT as number,
     maxPort: v.TURN_MAX_PORT as number,
-    allowedPeers: (v.TURN_ALLOWED_PEER_IPS as string[] | undefined) ?? [],
-    deniedPeers: (v.TURN_DENIED_PEER_IPS as string[] | undefined) ?? [],
+    allowedPeers: v.TURN_ALLOWED_PEER_IPS ?? [],
+    deniedPeers: v.TURN_DENIED_PEER_IPS ?? [],
     userQuota: v.TURN_USER_QUOTA as number,
     totalQuota: v.TURN_TOTAL_QUOTA as number,
     maxStreamsPerIp: v.TURN_MAX_STREAMS_PER_IP as number,
-    roomScope: v.TURN_ROOM_SCOPE as RoomScopeMode | undefined,
+    roomScope: v.TURN_ROOM_SCOPE,
     roomScopeWaitMs: v.TURN_ROOM_SCOPE_WAIT_MS as number,
     maxLifetimeSec: v.TURN_MAX_LIFETIME as number,
-    bandwidthBps: v.TURN_BANDWIDTH_BPS as number | undefined,
+    bandwidthBps: v.TURN_BANDWIDTH_BPS,
     metricsPort: v.TURN_METRICS_PORT as number,
+    metricsHost: v.TURN_METRICS_HOST as string,
   };
   if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined))
     throw new ConfigError(
@@ -235,8 +251,57 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     );
   // A self-signed certificate is for trying things out: in production TLS needs the operator's own, and
   // handing clients a turns: URL they cannot verify would only cost them a failed handshake.
-  if (env.NODE_ENV === 'production' && config.tlsCertFile === undefined) config.tlsPort = null;
+  if (production && config.tlsCertFile === undefined) config.tlsPort = null;
   if (config.minPort > config.maxPort)
     throw new ConfigError('TURN_MIN_PORT', 'must not exceed TURN_MAX_PORT');
   return config;
+}
+
+/** Peers the development default lets the relay reach, so relay-only calls between tabs of one machine work. */
+export const DEV_ALLOWED_PEERS = [
+  '127.0.0.0/8',
+  '::1/128',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  'fc00::/7',
+];
+
+/**
+ * The development default of a relay process (`npm start`'s and `npm run start:turn`'s alike): a TURN
+ * secret generated for the run when none is set, and loopback and private peers allowed unless
+ * TURN_ALLOWED_PEER_IPS says otherwise. In production the config is returned as it is, and a missing
+ * secret is an error: the relay accepts only TURN REST API credentials.
+ */
+export function withDevelopmentDefaults(config: TurnConfig): TurnConfig & { secretGenerated: boolean } {
+  if (config.production) {
+    if (config.secrets.length === 0)
+      throw new ConfigError(
+        'TURN_SECRETS',
+        'required when NODE_ENV=production: the relay accepts only TURN REST API credentials',
+      );
+    return { ...config, secretGenerated: false };
+  }
+  const secretGenerated = config.secrets.length === 0;
+  return {
+    ...config,
+    secrets: secretGenerated ? [randomBytes(24).toString('base64url')] : config.secrets,
+    allowedPeers: config.allowedPeers.length > 0 ? config.allowedPeers : DEV_ALLOWED_PEERS,
+    secretGenerated,
+  };
+}
+
+/** The relay's ports by the variable that sets each, so a port in use is reported by its name. */
+export function relayListenTargets(
+  config: Pick<TurnConfig, 'port' | 'tlsPort'>,
+  extraHint = '',
+): ListenTarget[] {
+  return [
+    {
+      key: 'TURN_PORT',
+      port: config.port,
+      ...(config.port === 3478 ? { hint: `${COTURN_HINT}${extraHint}` } : {}),
+    },
+    ...(config.tlsPort !== null ? [{ key: 'TURN_TLS_PORT', port: config.tlsPort }] : []),
+  ];
 }

@@ -1,48 +1,65 @@
 /**
  * `npm run start:turn`: the bundled relay alone, for operators running a relay fleet. Configured by the
- * same TURN_* variables as the relay `npm start` embeds; serves /healthz and /metrics on TURN_METRICS_PORT.
+ * same TURN_* variables as the relay `npm start` embeds, with the same development default (a TURN secret
+ * generated for the run, loopback and private peers allowed); serves /healthz and /metrics on its admin
+ * listener (TURN_METRICS_HOST:TURN_METRICS_PORT). Exits 2 on a configuration error or a port in use,
+ * naming the variable.
  */
 import { createServer } from 'node:http';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ConfigError, loadTurnConfig, turnEnvDocs, type TurnConfig } from './config.js';
+import { formatHelp, reportConfigError as configError } from '../config/env-table.js';
+import { listenFailure } from '../config/listen-errors.js';
+import {
+  ConfigError,
+  loadTurnConfig,
+  relayListenTargets,
+  turnEnvDocs,
+  withDevelopmentDefaults,
+} from './config.js';
 import { registerRelayMetrics } from './relay/relay-metrics.js';
 import { startRelay } from './relay/start-relay.js';
+import type { Relay } from './relay/relay.js';
 
-function help(): string {
-  const width = Math.max(...turnEnvDocs.map((d) => d.key.length));
-  return [
-    'Usage: npm run start:turn   (or: tsx turn/main.ts [--help])',
-    '',
-    'Runs the bundled STUN/TURN relay. Configuration is by environment:',
-    '',
-    ...turnEnvDocs.map(
-      (d) => `  ${d.key.padEnd(width)}  ${d.description}\n  ${' '.repeat(width)}  default: ${d.default}`,
-    ),
-    '',
-  ].join('\n');
-}
+const help = () =>
+  formatHelp(
+    [
+      'Usage: npm run start:turn   (or: node dist/turn/main.js [--help])',
+      '',
+      'Runs the bundled STUN/TURN relay. With nothing set it runs the development default (a TURN secret',
+      'generated for the run and printed). Configuration is by environment:',
+    ],
+    turnEnvDocs,
+  );
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(help());
     return;
   }
-  let config: TurnConfig;
+  let config: ReturnType<typeof withDevelopmentDefaults>;
   try {
-    config = loadTurnConfig(process.env);
-    if (config.secrets.length === 0)
-      throw new ConfigError('TURN_SECRETS', 'required: the relay accepts only TURN REST API credentials');
+    config = withDevelopmentDefaults(loadTurnConfig(process.env));
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${err.message}\n(see --help)\n`);
-      process.exitCode = 2;
-      return;
-    }
+    if (err instanceof ConfigError) return configError(err);
     throw err;
   }
   const logger = pino({ base: { component: 'turn' } });
-  const relay = await startRelay({ ...config, logger });
+  if (config.secretGenerated) {
+    // The development default: whoever mints credentials for this relay needs the secret.
+    process.stderr.write(
+      `  development default: generated TURN_SECRETS for this run: ${config.secrets[0] ?? ''}\n` +
+        '  (the relay may reach loopback and private peers; set NODE_ENV=production for a real deployment)\n',
+    );
+  }
+  let relay: Relay;
+  try {
+    relay = await startRelay({ ...config, logger });
+  } catch (err) {
+    const named = listenFailure(err, relayListenTargets(config));
+    if (named) return configError(named);
+    throw err;
+  }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerRelayMetrics(registry, relay);
@@ -60,8 +77,21 @@ async function main(argv: string[]): Promise<void> {
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve) => http.listen(config.metricsPort, resolve));
-  logger.info({ port: relay.address.port, metricsPort: config.metricsPort }, 'relay started');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(config.metricsPort, config.metricsHost, resolve);
+    });
+  } catch (err) {
+    await relay.close();
+    const named = listenFailure(err, [{ key: 'TURN_METRICS_PORT', port: config.metricsPort }]);
+    if (named) return configError(named);
+    throw err;
+  }
+  logger.info(
+    { port: relay.address.port, tlsPort: relay.address.tlsPort, metricsPort: config.metricsPort },
+    'relay started',
+  );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken } from '../auth/token-verifier.js';
-import { freeTcpPort, startScript, type Proc } from '../../test-support/processes.js';
+import { SIGNALING_STARTED, freeTcpPort, startScript, type Proc } from '../../test-support/processes.js';
 import { startRedis, type RedisServer } from '../../test-support/redis.js';
 import { TEST_JWT_SECRET } from '../../test-support/signaling.js';
 import { hasTool } from '../../test-support/tools.js';
@@ -42,12 +42,12 @@ beforeAll(async () => {
       JWT_SECRET: TEST_JWT_SECRET,
       TURN_SECRETS: 'failover-turn-secret',
       TURN_EMBEDDED: 'false',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
     });
     procs.push(p);
     ports.push(port);
   }
-  await Promise.all(procs.map((p) => p.waitFor(/Ctrl-C stops everything/, 30_000)));
+  await Promise.all(procs.map((p) => p.waitFor(SIGNALING_STARTED, 30_000)));
 }, 60_000);
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');

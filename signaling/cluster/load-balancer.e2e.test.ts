@@ -32,6 +32,12 @@ afterAll(async () => {
 });
 
 describe.skipIf(!available)('behind nginx', () => {
+  it('never forwards /metrics, even from an instance that serves it on its public port', async () => {
+    expect((await fetch(`${a.httpUrl}/metrics`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${nginx.port}/metrics`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${nginx.port}/healthz`)).status).toBe(200);
+  });
+
   it('drains one instance: its clients come back through nginx on the other and resume with the same ids', async () => {
     const url = `ws://127.0.0.1:${nginx.port}/v1/ws`;
     const clients = [];

@@ -23,6 +23,8 @@ export class AllocationTable {
     private readonly now: () => number,
     /** Ports held under a RESERVATION-TOKEN, of one user or of everyone: they count too. */
     private readonly reserved: (userId?: string) => number,
+    /** Called once for each allocation that ends, whatever ends it. */
+    private readonly ended: (allocation: Allocation) => void = () => {},
   ) {}
 
   get size(): number {
@@ -96,6 +98,7 @@ export class AllocationTable {
       ofRoom?.delete(allocation);
       if (ofRoom?.size === 0) this.perRoom.delete(allocation.room);
     }
+    this.ended(allocation);
     return allocation.close();
   }
 

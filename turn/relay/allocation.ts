@@ -80,6 +80,8 @@ export class Allocation {
   private tokens: number;
   private tokensAt: number;
   private closed = false;
+  /** When the allocation was made (ctx.now(), ms), for the lifetime histogram. */
+  readonly createdAt: number;
 
   constructor(
     readonly client: ClientLink,
@@ -96,7 +98,7 @@ export class Allocation {
     private readonly ctx: AllocationContext,
   ) {
     this.tokens = ctx.bandwidthBps ?? 0;
-    this.tokensAt = ctx.now();
+    this.tokensAt = this.createdAt = ctx.now();
     for (const { socket, relayed } of relays)
       socket.on('message', (msg, rinfo) => {
         try {

@@ -102,7 +102,10 @@ export class Allocator {
     }
     if (table.isPending(link)) return; // still binding a port for the first copy of this request
     const auth = authenticate();
-    if (typeof auth === 'number') return this.count(String(auth));
+    // The 401 to a request without MESSAGE-INTEGRITY is the challenge every client meets first
+    // (RFC 8489 §9.2.3): counted apart, so the 401 rate shows only credentials that failed.
+    if (typeof auth === 'number')
+      return this.count(auth === 401 && m.integrityOffset < 0 ? 'challenge' : String(auth));
     const fail = (code: number, reason: string) => {
       this.count(String(code));
       reply(StunClass.error, (w) => w.addError(code, reason), auth.key);

@@ -4,6 +4,13 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Relay } from './relay.js';
+import { newBucketHistogram, registerBucketHistogram, type BucketHistogram } from './bucket-histogram.js';
+
+/**
+ * Upper bounds of the allocation lifetime histogram, seconds: a failed call attempt (under 30 s), a short
+ * call, a long one, past the default one-hour lifetime by refreshes.
+ */
+export const ALLOCATION_LIFETIME_BOUNDS = [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400];
 
 export interface RelayCounters {
   packetsToPeer: number;
@@ -29,8 +36,13 @@ export interface RelayCounters {
   roomScopeDenied: number;
   /** Users revoked on this relay (RelayControl.revokeUser). */
   revocations: number;
-  /** Allocate outcomes: "success" or the error code. */
+  /**
+   * Allocate outcomes: "success", "challenge" (the 401 that answers a first request without credentials,
+   * RFC 8489 §9.2: part of every successful allocation), or the error code of a real failure.
+   */
   allocate: Map<string, number>;
+  /** How long allocations lived, seconds, observed when each ends. */
+  allocationLifetime: BucketHistogram;
 }
 
 export function newCounters(): RelayCounters {
@@ -53,6 +65,7 @@ export function newCounters(): RelayCounters {
     revocations: 0,
     roomScopeDenied: 0,
     allocate: new Map(),
+    allocationLifetime: newBucketHistogram(ALLOCATION_LIFETIME_BOUNDS),
   };
 }
 
@@ -87,15 +100,20 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
       this.set(read().relaySockets);
     },
   });
-  counter('turn_allocate_total', 'Allocate requests by result (success or error code)', ['result'], (m) => {
-    for (const [result, n] of read().counters.allocate) m.inc({ result }, n);
-  });
-  counter('turn_packets_relayed_total', 'Packets relayed', ['direction'], (m) => {
+  counter(
+    'turn_allocate_total',
+    'Allocate requests by result: success, challenge (the first 401 every client gets), or the error code of a failure',
+    ['result'],
+    (m) => {
+      for (const [result, n] of read().counters.allocate) m.inc({ result }, n);
+    },
+  );
+  counter('turn_relayed_packets_total', 'Packets relayed', ['direction'], (m) => {
     const c = read().counters;
     m.inc({ direction: 'to_peer' }, c.packetsToPeer);
     m.inc({ direction: 'to_client' }, c.packetsToClient);
   });
-  counter('turn_bytes_relayed_total', 'Payload bytes relayed', ['direction'], (m) => {
+  counter('turn_relayed_bytes_total', 'Payload bytes relayed', ['direction'], (m) => {
     const c = read().counters;
     m.inc({ direction: 'to_peer' }, c.bytesToPeer);
     m.inc({ direction: 'to_client' }, c.bytesToClient);
@@ -139,4 +157,10 @@ export function registerRelayMetrics(registry: Registry, relay: Pick<Relay, 'sta
     m.inc(read().counters.revocations),
   );
   counter('turn_refresh_total', 'Refresh requests accepted', [], (m) => m.inc(read().counters.refreshes));
+  registerBucketHistogram(
+    registry,
+    'turn_allocation_lifetime_seconds',
+    'How long allocations lived, from the Allocate success to their end (expiry, Refresh to 0, closed connection)',
+    () => read().counters.allocationLifetime,
+  );
 }

@@ -39,6 +39,7 @@ import { TlsCertificates } from './tls-certificates.js';
 import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { listenAddresses } from './listen-addresses.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
+import { observe } from './bucket-histogram.js';
 import { RelayPorts, bindUdp } from './relay-ports.js';
 import { Revocations } from './revocations.js';
 import { RoomAddresses } from './room-addresses.js';
@@ -83,8 +84,12 @@ export class TurnServer implements Relay {
     this.limits = limits;
     this.connections = new ConnectionBudget(limits.maxTcpConnections, limits.maxStreamsPerIp);
     this.ports = new RelayPorts({ ...limits, minPort: o.minPort, maxPort: o.maxPort, now: this.now });
-    this.table = new AllocationTable(this.now, (user) =>
-      user === undefined ? this.ports.reserved : this.ports.reservedBy(user),
+    this.table = new AllocationTable(
+      this.now,
+      (user) => (user === undefined ? this.ports.reserved : this.ports.reservedBy(user)),
+      // An expired allocation ended at its expiry, however late the sweep notices it.
+      (a) =>
+        observe(this.counters.allocationLifetime, (Math.min(this.now(), a.expiresAt) - a.createdAt) / 1000),
     );
     this.policy = new PeerPolicy({ allowed: o.allowedPeers, denied: o.deniedPeers });
     // Nonces keyed from the signing secret: relays sharing it (and this one after a restart) accept each
@@ -157,7 +162,15 @@ export class TurnServer implements Relay {
       if (taken === null) break;
       if ((options.port === 0 || options.tlsPort === 0) && attempt < 8) continue;
       server.certificates?.close();
-      throw new Error(`TURN port ${taken} is not available`);
+      // Shaped as Node's own listen errors (code, address, port), so the entry points can name the
+      // variable that sets the port. Below 1024 the likely cause is privilege, above it another process.
+      const m = /^\[?(.*?)\]?:(\d+)\/\w+$/.exec(taken);
+      const port = Number(m?.[2]);
+      throw Object.assign(new Error(`TURN port ${taken} is not available`), {
+        code: port < 1024 ? 'EACCES' : 'EADDRINUSE',
+        address: m?.[1],
+        port,
+      });
     }
     server.sweeper = setInterval(() => server.sweep(), server.limits.sweepIntervalMs);
     server.sweeper.unref();
