@@ -29,7 +29,8 @@ let bob: DemoPage;
 beforeAll(async () => {
   if (!chromiumPath) return;
   await buildDemoBundle();
-  sig = await startSignaling();
+  // The pages take their token from the development route, off by default with a real JWT secret.
+  sig = await startSignaling({ DEV_TOKENS: 'true' });
   browser = await launchDemoBrowser(chromiumPath);
   alice = await browser.newPage();
   bob = await browser.newPage();

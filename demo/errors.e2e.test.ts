@@ -28,7 +28,7 @@ const others: TestRoom[] = [];
 beforeAll(async () => {
   if (!chromiumPath) return;
   await buildDemoBundle();
-  sig = await startSignaling({ ROOM_SIZE_MAX: '2' });
+  sig = await startSignaling({ ROOM_SIZE_MAX: '2', DEV_TOKENS: 'true' });
   browser = await launchDemoBrowser(chromiumPath);
   page = await browser.newPage();
 }, 120_000);
@@ -99,7 +99,7 @@ describe.skipIf(!chromiumPath)('demo errors', () => {
   }, 90_000);
 
   it('the server going away: a reconnecting warning mid-call, then server_unreachable on the next join', async () => {
-    const doomed = await startSignaling({ DRAIN_TIMEOUT_MS: '200' });
+    const doomed = await startSignaling({ DRAIN_TIMEOUT_MS: '200', DEV_TOKENS: 'true' });
     await page.page.goto(`${doomed.httpUrl}/game.html`);
     await joinThroughUi(page.page, { room: 'arena', name: 'Solo' });
     await doomed.close();

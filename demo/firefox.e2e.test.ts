@@ -26,7 +26,8 @@ let chromium: DemoBrowser;
 beforeAll(async () => {
   if (!firefoxPath || !chromiumPath) return;
   await buildDemoBundle();
-  sig = await startSignaling();
+  // The pages take their token from the development route, off by default with a real JWT secret.
+  sig = await startSignaling({ DEV_TOKENS: 'true' });
   firefox = await launchFirefox(firefoxPath);
   chromium = await launchDemoBrowser(chromiumPath);
 }, 120_000);

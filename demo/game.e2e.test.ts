@@ -47,7 +47,8 @@ let botTimer: NodeJS.Timeout | undefined;
 beforeAll(async () => {
   if (!chromiumPath) return;
   await buildDemoBundle();
-  sig = await startSignaling();
+  // The pages take their token from the development route, off by default with a real JWT secret.
+  sig = await startSignaling({ DEV_TOKENS: 'true' });
   browser = await launchDemoBrowser(chromiumPath);
 }, 120_000);
 

@@ -25,7 +25,14 @@ const SDK_DIR = fileURLToPath(new URL('.', import.meta.url));
 const BIN = fileURLToPath(new URL('../node_modules/.bin/', import.meta.url));
 const chromiumPath = requireTool('/usr/bin/chromium');
 const rootPackage = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  dependencies: Record<string, string>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+};
+/** The version the repository pins, wherever it lists the package. */
+const pinned = (name: string): string => {
+  const version = rootPackage.dependencies?.[name] ?? rootPackage.devDependencies?.[name];
+  if (!version) throw new Error(`${name} is not pinned in package.json`);
+  return version;
 };
 
 /** The page: two rooms in one tab, one message each way; the outcome lands on `window.result`. */
@@ -225,10 +232,7 @@ describe('the packed SDK in a fresh app', () => {
   );
 
   it('imports in plain Node with no loader and links two rooms over @roamhq/wrtc', async () => {
-    npmInstall(
-      `ws@${rootPackage.dependencies.ws}`,
-      `@roamhq/wrtc@${rootPackage.dependencies['@roamhq/wrtc']}`,
-    );
+    npmInstall(`ws@${pinned('ws')}`, `@roamhq/wrtc@${pinned('@roamhq/wrtc')}`);
     const out = await runAsync('node', [
       'node-check.mjs',
       sig.wsUrl,
