@@ -29,6 +29,8 @@ export interface PeerStats extends Partial<Omit<LinkStats, 'path' | 'quality'>> 
 
 export interface RoomEvents {
   'peer-joined': { peer: RemotePeer };
+  /** A member replaced its metadata (`updateMetadata`). */
+  'peer-updated': { peer: RemotePeer };
   'peer-left': { peerId: string; reason: PeerLeftReason };
   /** A peer joined afresh under a new id (after a signaling restart) and kept its link with us. */
   'peer-rejoined': { peerId: string; previousPeerId: string };

@@ -89,4 +89,24 @@ describe('SDK room', () => {
     await expect.poll(() => sig!.server.connectionCount).toBe(1);
     expect(() => a.room.send('x')).toThrow(expect.objectContaining({ code: 'room_closed' }) as Error);
   });
+
+  it('updateMetadata: the others see peer-updated, a later joiner sees it, and a resume keeps it', async () => {
+    sig = await startSignaling();
+    const a = await joinRoom(sig, 'alice', 'meta');
+    const b = await joinRoom(sig, 'bob', 'meta');
+    rooms.push(a, b);
+    await Promise.all([p2pTo(a.room, b.room.peerId), p2pTo(b.room, a.room.peerId)]);
+    const updates: Array<Record<string, unknown>> = [];
+    b.room.on('peer-updated', ({ peer }) => updates.push(peer.meta));
+    expect(a.room.updateMetadata({ name: 'Alice (away)' })).toBe(true);
+    await expect.poll(() => updates).toEqual([{ name: 'Alice (away)' }]);
+    expect(b.room.peer(a.room.peerId)?.meta).toEqual({ name: 'Alice (away)' });
+    // The dropped and resumed connection keeps the new metadata; a newcomer sees it.
+    a.room.dropSignalingConnection();
+    await expect.poll(() => a.room.state).toBe('connected');
+    const c = await joinRoom(sig, 'carol', 'meta');
+    rooms.push(c);
+    expect(c.room.peer(a.room.peerId)?.meta).toEqual({ name: 'Alice (away)' });
+    expect(b.errors).toEqual([]);
+  });
 });

@@ -253,6 +253,18 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const s of this.roster.all()) s.applyIceConfiguration(rtc);
   }
 
+  /**
+   * Replace this member's metadata (what the others see in `peer.meta`): they get `peer-updated`, later
+   * joiners see it, and a reconnect keeps it. False when not connected (nothing is sent; call again).
+   */
+  updateMetadata(meta: MemberMeta): boolean {
+    const full = { ...meta, [INSTANCE_META_KEY]: this.instanceId };
+    if (!this.signaling.send({ type: 'update-metadata', id: this.signaling.requestId(), meta: full }))
+      return false;
+    this.signaling.setMeta(full);
+    return true;
+  }
+
   /** Ask signaling for fresh TURN credentials now (normally automatic before they expire). */
   refreshIceServers(): boolean {
     return this.signaling.send({ type: 'turn-credentials', id: this.signaling.requestId() });
@@ -364,6 +376,17 @@ export class Room extends TypedEmitter<RoomEvents> {
         if (this.welcome && !this.welcome.members.some((m) => m.peerId === message.peer.peerId)) {
           this.welcome.members.push(message.peer);
         }
+        return;
+      }
+      case 'member-updated': {
+        const session = this.roster.get(message.peer.peerId);
+        if (!session) return; // our own update's answer, or a peer not known yet
+        session.member = message.peer;
+        if (this.welcome)
+          this.welcome.members = this.welcome.members.map((m) =>
+            m.peerId === message.peer.peerId ? message.peer : m,
+          );
+        this.emit('peer-updated', { peer: describe(session) });
         return;
       }
       case 'peer-left':

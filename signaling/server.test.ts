@@ -196,6 +196,25 @@ describe('relay', () => {
     return { a, b, wa, wb };
   }
 
+  it('update-metadata: the others get member-updated, the sender its answer, a later joiner the new meta', async () => {
+    const { a, b, wa } = await pair();
+    a.send({ type: 'update-metadata', id: 'm', meta: { name: 'Alice', hand: true } });
+    const mine = await a.next('member-updated');
+    expect(mine).toEqual({
+      type: 'member-updated',
+      replyTo: 'm',
+      peer: { peerId: wa.peerId, userId: 'alice', meta: { name: 'Alice', hand: true } },
+    });
+    expect(await b.next('member-updated')).toEqual({ type: 'member-updated', peer: mine.peer });
+    const c = await client('carol', ['r']);
+    expect((await c.join('r')).members.find((m) => m.peerId === wa.peerId)?.meta).toEqual({
+      name: 'Alice',
+      hand: true,
+    });
+    a.send({ type: 'update-metadata', id: 'bad', meta: { name: { nested: true } } });
+    expect(await a.next('error')).toMatchObject({ code: 'bad_message', replyTo: 'bad' });
+  });
+
   it('forwards a signal to one peer of the room with `from` stamped by the server', async () => {
     const { a, b, wa, wb } = await pair();
     a.send({ type: 'signal', to: wb.peerId, signal: { type: 'offer', sdp: 'v=0' } });

@@ -82,12 +82,20 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private nextRequestId = 1;
   private onLeft: (() => void) | null = null;
   private refreshTimer: TimerHandle | null = null;
+  /** Sent with every join, so a rejoin or resume carries the latest metadata. */
+  private meta: Record<string, string | number | boolean>;
   /** Aborts the connect attempt in flight (socket opening or joining), if any. */
   private abortAttempt: (() => void) | null = null;
 
   constructor(private readonly options: SignalingClientOptions) {
     super();
     this.token = options.token;
+    this.meta = options.meta;
+  }
+
+  /** The metadata the next join (a reconnect's resume or rejoin) carries. */
+  setMeta(meta: Record<string, string | number | boolean>): void {
+    this.meta = meta;
   }
 
   get state(): SignalingState {
@@ -175,7 +183,8 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
 
   /** Open a socket and join (resuming when asked and possible); resolves once welcomed. */
   private openAndJoin(token: string, resume: boolean): Promise<Welcome> {
-    const { platform, clock, url, room, meta, connectTimeoutMs } = this.options;
+    const { platform, clock, url, room, connectTimeoutMs } = this.options;
+    const meta = this.meta;
     return new Promise<Welcome>((resolve, reject) => {
       let socket: SocketLike;
       try {

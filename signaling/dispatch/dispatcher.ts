@@ -96,6 +96,13 @@ export class Dispatcher {
         }
         return;
       }
+      case 'update-metadata': {
+        const { room, peerId, sessionId } = this.requireMembership(conn);
+        const peer = await bus.updateMember(room, peerId, sessionId, message.meta);
+        if (!peer) throw new ProtocolError('not_in_room', 'This connection no longer holds its seat');
+        conn.send({ type: 'member-updated', peer, ...reply(message.id) });
+        return;
+      }
       case 'turn-credentials': {
         // Credentials are bound to the room the connection is in: outside one there is nothing to relay.
         const grant = this.ice(conn, this.requireMembership(conn).room);

@@ -112,6 +112,15 @@ export const dataMessage = z
   })
   .strict();
 
+/**
+ * Replace this member's metadata after joining (a display name changed, a hand raised): the others get
+ * `member-updated`, later joiners see it in `welcome`, and a resume keeps it. Answered with
+ * `member-updated` for the sender itself.
+ */
+export const updateMetadataMessage = z
+  .object({ type: z.literal('update-metadata'), id: requestIdSchema.optional(), meta: memberMetaSchema })
+  .strict();
+
 /** Ask for fresh ICE servers and TURN credentials before the current ones expire. */
 export const turnCredentialsRequest = z
   .object({ type: z.literal('turn-credentials'), id: requestIdSchema.optional() })
@@ -136,6 +145,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   leaveMessage,
   signalMessage,
   dataMessage,
+  updateMetadataMessage,
   turnCredentialsRequest,
   refreshTokenMessage,
   pingMessage,

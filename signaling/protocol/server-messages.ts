@@ -48,6 +48,11 @@ export const welcomeMessage = z
 
 export const peerJoinedMessage = z.object({ type: z.literal('peer-joined'), peer: memberSchema }).strict();
 
+/** A member replaced its metadata (`update-metadata`); also the answer to the member that did. */
+export const memberUpdatedMessage = z
+  .object({ type: z.literal('member-updated'), replyTo: requestIdSchema.optional(), peer: memberSchema })
+  .strict();
+
 export const peerLeftReasons = ['left', 'disconnected', 'timeout', 'kicked'] as const;
 export const peerLeftMessage = z
   .object({ type: z.literal('peer-left'), peerId: peerIdSchema, reason: z.enum(peerLeftReasons) })
@@ -116,6 +121,7 @@ export const errorMessage = z
 export const serverMessageSchema = z.discriminatedUnion('type', [
   welcomeMessage,
   peerJoinedMessage,
+  memberUpdatedMessage,
   peerLeftMessage,
   serverSignalMessage,
   serverDataMessage,

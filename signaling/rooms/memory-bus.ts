@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '../../common/clock.js';
 import type { Frame } from './frame.js';
 import {
   deliverSafely,
+  memberUpdatedFrame,
   peerJoinedFrame,
   peerLeftFrame,
   type BusOptions,
@@ -116,6 +117,22 @@ export class MemoryBus implements RoomBus {
       void this.leave(room, peerId, 'timeout', sessionId);
     }, this.options.resumeWindowMs);
     return Promise.resolve();
+  }
+
+  updateMember(
+    room: string,
+    peerId: string,
+    sessionId: string,
+    meta: Member['meta'],
+  ): Promise<Member | null> {
+    const seats = this.seatsByRoom.get(room);
+    const seat = seats?.get(peerId);
+    if (!seats || seat?.session.sessionId !== sessionId) return Promise.resolve(null);
+    seat.member = { ...seat.member, meta };
+    seat.session = { ...seat.session, meta };
+    this.sessions.set(sessionId, seat);
+    this.fanOut(seats, memberUpdatedFrame(seat.member), peerId);
+    return Promise.resolve(seat.member);
   }
 
   sendTo(room: string, peerId: string, frame: Frame): Promise<boolean> {

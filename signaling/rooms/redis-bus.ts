@@ -31,6 +31,7 @@ import {
 import type { Frame } from './frame.js';
 import {
   deliverSafely,
+  memberUpdatedFrame,
   peerJoinedFrame,
   peerLeftFrame,
   type BusOptions,
@@ -111,6 +112,15 @@ redis.call('HSET', KEYS[2], ARGV[1], '')
 redis.call('DEL', KEYS[3])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 redis.call('PEXPIRE', KEYS[5], ARGV[4])
+return 1`;
+
+/** Replace a seat (ARGV[3]) only while session ARGV[2] holds it. Returns 1 when replaced. */
+const UPDATE_SCRIPT = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+if cjson.decode(raw).session.sessionId ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4], 'KEEPTTL')
 return 1`;
 
 export class RedisBus implements RoomBus {
@@ -258,6 +268,28 @@ export class RedisBus implements RoomBus {
     });
     // Someone must end the seat when its window passes even if no member of the room stays here.
     if (suspended === 1) this.watched.set(room, this.clock.now() + this.options.resumeWindowMs);
+  }
+
+  async updateMember(
+    room: string,
+    peerId: string,
+    sessionId: string,
+    meta: Member['meta'],
+  ): Promise<Member | null> {
+    const raw = await this.client.hGet(this.key('room', room), peerId);
+    if (!raw) return null;
+    const seat = JSON.parse(raw) as Seat;
+    // Nothing else of a seat changes while one session holds it, so only the holder's check must be atomic.
+    const updated: Seat = { ...seat, member: { ...seat.member, meta }, session: { ...seat.session, meta } };
+    const done = await this.client.eval(UPDATE_SCRIPT, {
+      keys: [this.key('room', room), this.key('sess', sessionId)],
+      arguments: [peerId, sessionId, JSON.stringify(updated), JSON.stringify(updated.session)],
+    });
+    if (done !== 1) return null;
+    const here = this.local.get(peerId);
+    if (here?.seat.session.sessionId === sessionId) here.seat = updated;
+    await this.broadcast(room, memberUpdatedFrame(updated.member), peerId);
+    return updated.member;
   }
 
   async sendTo(room: string, peerId: string, frame: Frame): Promise<boolean> {

@@ -163,6 +163,26 @@ function contract(name: string, make: () => Promise<Harness>, skip = false) {
       expect(await h.a.leave(r, y.member.peerId, 'kicked')).toBe(false);
     });
 
+    it('a member’s metadata update reaches the others, later listings and its resume; a stale session changes nothing', async () => {
+      const r = newRoom();
+      const x = await seat(h.a, r, 'x');
+      const y = await seat(h.b, r, 'y');
+      const updated = await h.b.updateMember(r, y.member.peerId, y.session.sessionId, { name: 'Yvonne' });
+      expect(updated).toEqual({ ...y.member, meta: { name: 'Yvonne' } });
+      await expect
+        .poll(() => x.holder.frames.map((f) => JSON.parse(f.json) as { type: string }).at(-1))
+        .toEqual({ type: 'member-updated', peer: updated });
+      expect(y.holder.types()).not.toContain('member-updated');
+      expect((await h.a.members(r)).find((m) => m.member.peerId === y.member.peerId)?.member.meta).toEqual({
+        name: 'Yvonne',
+      });
+      expect(
+        await h.a.updateMember(r, y.member.peerId, 'not-the-holder-0123456789', { name: 'x' }),
+      ).toBeNull();
+      await h.b.suspend(r, y.member.peerId, y.session.sessionId);
+      expect((await h.a.takeSession(y.session.sessionId))?.meta).toEqual({ name: 'Yvonne' });
+    });
+
     it('lists rooms and members across instances', async () => {
       const r = newRoom();
       const x = await seat(h.a, r, 'x');

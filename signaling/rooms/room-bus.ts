@@ -86,6 +86,13 @@ export interface RoomBus {
    */
   suspend(room: string, peerId: string, sessionId: string): Promise<void>;
 
+  /**
+   * Replace a member's metadata while `sessionId` holds its seat, and tell the others (`member-updated`);
+   * later joiners and a resume see it. Answers the updated member, or null when the session no longer
+   * holds the seat.
+   */
+  updateMember(room: string, peerId: string, sessionId: string, meta: Member['meta']): Promise<Member | null>;
+
   /** Deliver to one member of `room`; false when `peerId` is not a member of it. */
   sendTo(room: string, peerId: string, frame: Frame): Promise<boolean>;
   /** Deliver to every member of `room` except `exceptPeerId`. */
@@ -119,6 +126,7 @@ export interface BusOptions {
 
 /** The frames a bus makes itself. */
 export const peerJoinedFrame = (peer: Member): Frame => toFrame({ type: 'peer-joined', peer });
+export const memberUpdatedFrame = (peer: Member): Frame => toFrame({ type: 'member-updated', peer });
 export const peerLeftFrame = (peerId: string, reason: LeaveReason): Frame =>
   toFrame({ type: 'peer-left', peerId, reason });
 

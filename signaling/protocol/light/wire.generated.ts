@@ -53,6 +53,7 @@ export type ClientMessage =
       channel?: string | undefined;
       seq?: number | undefined;
     }
+  | { type: 'update-metadata'; id?: string | number | undefined; meta: MemberMeta }
   | { type: 'turn-credentials'; id?: string | number | undefined }
   | { type: 'refresh-token'; id?: string | number | undefined; token: string }
   | { type: 'ping'; id?: string | number | undefined; t?: number | undefined };
@@ -73,6 +74,7 @@ export type ServerMessage =
       limits: { maxMessageBytes: number; roomSize: number; ratePerSecond: number; resumeWindowMs: number };
     }
   | { type: 'peer-joined'; peer: Member }
+  | { type: 'member-updated'; replyTo?: string | number | undefined; peer: Member }
   | { type: 'peer-left'; peerId: string; reason: 'left' | 'disconnected' | 'timeout' | 'kicked' }
   | { type: 'signal'; from: string; signal: SignalPayload }
   | {
@@ -207,6 +209,36 @@ export const serverMessageJsonSchema: JsonSchema = {
       type: 'object',
       properties: {
         type: { type: 'string', const: 'peer-joined' },
+        peer: {
+          type: 'object',
+          properties: {
+            peerId: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' },
+            userId: { type: 'string' },
+            meta: {
+              type: 'object',
+              propertyNames: { type: 'string', maxLength: 64 },
+              additionalProperties: {
+                anyOf: [{ type: 'string', maxLength: 256 }, { type: 'number' }, { type: 'boolean' }],
+              },
+            },
+          },
+          required: ['peerId', 'userId'],
+          additionalProperties: false,
+        },
+      },
+      required: ['type', 'peer'],
+      additionalProperties: false,
+    },
+    {
+      type: 'object',
+      properties: {
+        type: { type: 'string', const: 'member-updated' },
+        replyTo: {
+          anyOf: [
+            { type: 'string', maxLength: 64 },
+            { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+          ],
+        },
         peer: {
           type: 'object',
           properties: {
