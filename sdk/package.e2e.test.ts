@@ -78,6 +78,9 @@ const [url, tokenA, tokenB] = process.argv.slice(2);
 const a = await connect({ url, token: tokenA, room: 'pkg-node' });
 const b = await connect({ url, token: tokenB, room: 'pkg-node' });
 const got = new Promise((resolve) => b.on('data', (e) => resolve(e.data)));
+// b's peer-joined may reach a after b's own welcome: send once a knows b.
+if (!a.peer(b.peerId))
+  await new Promise((resolve) => a.on('peer-joined', (e) => e.peer.peerId === b.peerId && resolve()));
 a.send('hello from node', { to: b.peerId });
 console.log(JSON.stringify({ got: await got }));
 await Promise.all([a.close(), b.close()]);

@@ -53,7 +53,7 @@ describe.skipIf(!available)('Redis bus across instances', () => {
       expect(p.welcome.members.map((m) => m.peerId)).toEqual(peers.slice(0, i).map((q) => q.welcome.peerId));
     }
     for (const [i, p] of peers.entries()) {
-      await expect.poll(() => p.c.all('peer-joined').length).toBe(5 - i);
+      await expect.poll(() => p.c.all('peer-joined').length, { timeout: 5000 }).toBe(5 - i);
     }
     for (const a of peers)
       for (const b of peers)
@@ -64,7 +64,7 @@ describe.skipIf(!available)('Redis bus across instances', () => {
             signal: { type: 'offer', sdp: `${a.welcome.peerId}>${b.welcome.peerId}` },
           });
     for (const b of peers) {
-      await expect.poll(() => b.c.all('signal').length).toBe(5);
+      await expect.poll(() => b.c.all('signal').length, { timeout: 5000 }).toBe(5);
       for (const s of b.c.all('signal'))
         expect(s.signal).toEqual({ type: 'offer', sdp: `${s.from}>${b.welcome.peerId}` });
     }
