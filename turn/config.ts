@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -169,6 +170,22 @@ const keys = {
     description: 'per-allocation relay bandwidth cap, bytes per second',
     defaultText: 'none',
   },
+  /**
+   * Why every core by default: one Node event loop relays about 90 000 packets/s; coturn runs one relay
+   * thread per core, and so do we (relay-workers.ts). 1 keeps the single event loop of before.
+   */
+  TURN_WORKERS: {
+    schema: intIn(1, 256),
+    description:
+      'relay worker threads, each owning the allocations of the clients that reach it (a client always reaches the same one); 1 runs the relay in one event loop',
+    defaultText: 'the cores this process may use',
+  },
+  TURN_WORKER_MODE: {
+    schema: z.enum(['auto', 'handoff']),
+    default: 'auto',
+    description:
+      'how workers share the listening port: auto uses SO_REUSEPORT where Node has it (22.12 and later, on Linux) and else handoff, where the main thread reads the port and hands each datagram to its worker; handoff forces the latter',
+  },
   TURN_METRICS_PORT: {
     schema: port,
     default: '9641',
@@ -208,6 +225,9 @@ export interface TurnConfig {
   bandwidthBps: number | undefined;
   metricsPort: number;
   metricsHost: string;
+  /** Relay worker threads (TURN_WORKERS); 1 is one event loop. */
+  workers: number;
+  workerMode: 'auto' | 'handoff';
 }
 
 /** Every relay variable, exported for the infra test and `--help`. */
@@ -243,6 +263,8 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     bandwidthBps: v.TURN_BANDWIDTH_BPS,
     metricsPort: v.TURN_METRICS_PORT as number,
     metricsHost: v.TURN_METRICS_HOST as string,
+    workers: v.TURN_WORKERS ?? availableParallelism(),
+    workerMode: v.TURN_WORKER_MODE as 'auto' | 'handoff',
   };
   if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined))
     throw new ConfigError(

@@ -158,10 +158,23 @@ export class Allocator {
     fail: (code: number, reason: string) => void,
   ): Promise<void> {
     const { ports } = this.c;
+    const { worker } = this.c.options;
     const sockets: Socket[] = reserved ? [reserved] : [];
     let reservationToken: Buffer | undefined;
     let additionalError: Buffer | undefined;
+    // One of several workers: the quotas are the primary's, counted over every worker. A granted unit is
+    // given back when the allocation ends (the table's `ended`), or here when none is made.
+    let admitted = false;
+    let made = false;
     try {
+      if (worker && !reserved) {
+        const refused = await worker.admit(auth.userId);
+        if (refused !== null) {
+          if (this.c.closing()) return;
+          return refused === 486 ? fail(486, 'Allocation Quota Reached') : fail(508, 'Insufficient Capacity');
+        }
+        admitted = true;
+      }
       if (!reserved) {
         const { evenPort } = request;
         const reserve = evenPort !== undefined && evenPort.length >= 1 && (evenPort[0]! & 0x80) !== 0;
@@ -218,7 +231,13 @@ export class Allocator {
       for (const { socket } of relays)
         socket.on('error', (err) => this.c.logger?.debug({ err }, 'relay socket error'));
       this.c.table.add(allocation);
+      made = true;
       sockets.length = 0; // owned by the allocation now
+      if (worker && auth.room !== undefined)
+        worker.roomAllocation(auth.room, [
+          link.address,
+          ...relays.flatMap((r) => [r.relayed.address, r.socket.address().address]),
+        ]);
       this.count('success');
       this.c.logger?.debug(
         {
@@ -232,6 +251,7 @@ export class Allocator {
       if (!this.c.closing()) link.send(response);
     } finally {
       for (const s of sockets) void closeSocket(s);
+      if (admitted && !made) worker?.release(auth.userId);
     }
   }
 }

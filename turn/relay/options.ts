@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { ExternalMapping } from './listen-addresses.js';
 import type { RoomScopeMode } from './room-scope.js';
+import type { WorkerHooks } from './worker-hooks.js';
 
 /** The SOFTWARE attribute of every response. */
 export const SOFTWARE = 'relay-platform';
@@ -96,6 +97,11 @@ export interface TurnServerOptions {
   maxRoomScopeWaits?: number;
   /** How often expired allocations, permissions, channels and reservations are swept, ms. Default 1000. */
   sweepIntervalMs?: number;
+  /**
+   * Set when this relay is one worker of several (relay-workers.ts): how it binds its listening sockets,
+   * and the primary that keeps the quotas and room addresses global. Default none: a relay on its own.
+   */
+  worker?: WorkerHooks | undefined;
   logger?: Logger | undefined;
   /** Clock in milliseconds; injectable for expiry tests. */
   now?: () => number;

@@ -6,7 +6,6 @@
  * peer-address policy, quotas and lifetimes. Nothing read from the network can throw out of a handler.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import {
@@ -40,7 +39,8 @@ import { NonceIssuer, authorize, type ReplyFn } from './auth.js';
 import { listenAddresses } from './listen-addresses.js';
 import { newCounters, type RelayCounters } from './relay-metrics.js';
 import { observe } from './bucket-histogram.js';
-import { RelayPorts, bindUdp } from './relay-ports.js';
+import { RelayPorts } from './relay-ports.js';
+import { bindListenerSocket, type ListenerSocket } from './worker-hooks.js';
 import { Revocations } from './revocations.js';
 import { RoomAddresses } from './room-addresses.js';
 import { RoomScope } from './room-scope.js';
@@ -51,7 +51,7 @@ export { TURN_SERVER_DEFAULTS, type TurnServerOptions };
 
 interface UdpListener {
   local: LocalEndpoint;
-  socket: Socket;
+  socket: ListenerSocket;
 }
 
 export class TurnServer implements Relay {
@@ -88,8 +88,10 @@ export class TurnServer implements Relay {
       this.now,
       (user) => (user === undefined ? this.ports.reserved : this.ports.reservedBy(user)),
       // An expired allocation ended at its expiry, however late the sweep notices it.
-      (a) =>
-        observe(this.counters.allocationLifetime, (Math.min(this.now(), a.expiresAt) - a.createdAt) / 1000),
+      (a) => {
+        observe(this.counters.allocationLifetime, (Math.min(this.now(), a.expiresAt) - a.createdAt) / 1000);
+        o.worker?.release(a.userId);
+      },
     );
     this.policy = new PeerPolicy({ allowed: o.allowedPeers, denied: o.deniedPeers });
     // Nonces keyed from the signing secret: relays sharing it (and this one after a restart) accept each
@@ -183,9 +185,12 @@ export class TurnServer implements Relay {
     const at = (address: string, p: number, transport: string) =>
       `${isIPv6(address) ? `[${address}]` : address}:${p}/${transport}`;
     for (const address of addresses) {
-      const socket = await bindUdp(address, port);
+      const { worker } = this.o;
+      const socket = await (worker?.bindListener
+        ? worker.bindListener(address, port)
+        : bindListenerSocket(address, port, worker?.reusePort));
       if (!socket) return this.unlisten(at(address, port, 'udp'));
-      port = socket.address().port;
+      port = socket.port;
       const local: LocalEndpoint = { id: id++, address, port, transport: 'udp' };
       this.udp.push({ local, socket });
       this.serveUdp(local, socket);
@@ -208,19 +213,14 @@ export class TurnServer implements Relay {
   private async unlisten(failed: string): Promise<string> {
     const udp = this.udp.splice(0);
     const streams = this.streams.splice(0);
-    await Promise.all([
-      ...udp.map(({ socket }) => new Promise<void>((res) => socket.close(() => res()))),
-      ...streams.map((s) => s.close()),
-    ]);
+    await Promise.all([...udp.map(({ socket }) => socket.close()), ...streams.map((s) => s.close())]);
     return failed;
   }
 
-  private serveUdp(local: LocalEndpoint, socket: Socket): void {
+  private serveUdp(local: LocalEndpoint, socket: ListenerSocket): void {
     const clients = this.table.udpClients(local.id);
-    socket.on('message', (msg, rinfo) =>
-      this.onDatagram(msg, rinfo.address, rinfo.port, local, socket, clients),
-    );
-    socket.on('error', (err) => this.log?.warn({ err, address: local.address }, 'relay listener error'));
+    socket.onMessage((msg, address, port) => this.onDatagram(msg, address, port, local, socket, clients));
+    socket.onError?.((err) => this.log?.warn({ err, address: local.address }, 'relay listener error'));
   }
 
   private listenStream(local: LocalEndpoint): Promise<StreamListener | null> {
@@ -274,13 +274,13 @@ export class TurnServer implements Relay {
     address: string,
     port: number,
     local: LocalEndpoint,
-    socket: Socket,
+    socket: ListenerSocket,
     clients: UdpClients,
   ): void {
     try {
       if (isChannelData(buf))
         return this.onChannelData(buf, this.table.live(clients.get(address)?.get(port)));
-      this.onStunBytes(buf, udpLink(local, socket, address, port, this.log));
+      this.onStunBytes(buf, udpLink(local, socket, address, port));
     } catch (err) {
       this.counters.malformed++;
       this.log?.warn({ err }, 'datagram handler failed');
@@ -438,13 +438,13 @@ export class TurnServer implements Relay {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
       this.roomAddresses.close();
-      for (const { socket } of this.udp) socket.removeAllListeners('message');
+      for (const { socket } of this.udp) socket.stop();
       // Allocates still binding a port see `closing` and give their socket back; wait for them first.
       await this.allocator.settled();
       const all: Promise<void>[] = [this.ports.close()];
       for (const a of this.table.all()) all.push(this.table.remove(a));
       for (const s of this.streams) all.push(s.close());
-      for (const { socket } of this.udp) all.push(new Promise((res) => socket.close(() => res())));
+      for (const { socket } of this.udp) all.push(socket.close());
       await Promise.all(all);
       this.certificates?.close();
     })();
@@ -453,13 +453,7 @@ export class TurnServer implements Relay {
 }
 
 /** A UDP client: answers go out through the listening socket it contacted, so from that address. */
-function udpLink(
-  local: LocalEndpoint,
-  socket: Socket,
-  address: string,
-  port: number,
-  log: Logger | undefined,
-): ClientLink {
+function udpLink(local: LocalEndpoint, socket: ListenerSocket, address: string, port: number): ClientLink {
   return {
     address,
     port,
@@ -467,11 +461,7 @@ function udpLink(
     local,
     stream: false,
     send(buf) {
-      try {
-        socket.send(buf, 0, buf.length, port, address);
-      } catch (err) {
-        log?.debug({ err }, 'send to client failed');
-      }
+      socket.send(buf, 0, buf.length, port, address);
     },
   };
 }
