@@ -37,23 +37,32 @@ export async function packetLoad(
   offeredPerSecond: number,
   seconds: number,
   transport: TurnTransport = 'udp',
+  /**
+   * Clients, each with its own allocation, channel and peer socket, the load spread evenly: one 5-tuple
+   * reaches one relay worker (or coturn thread), so several are needed to load every core. Default 1.
+   */
+  clientCount = 1,
 ): Promise<PacketResult> {
   const cred = mintTurnCredential({ secret, userId: 'bench', ttlSeconds: 600 });
   const server = { host: '127.0.0.1', port: transport === 'tls' ? relay.tlsPort! : relay.port };
-  const client =
-    transport === 'udp'
-      ? await TurnClient.connect(server, cred.username, cred.credential)
-      : await TurnClient.connectStream(server, cred.username, cred.credential, {
-          transport,
-          // The run's own self-signed certificate; the figure is CPU, not trust.
-          tls: { rejectUnauthorized: false },
-        });
-  const peer: Socket = await udpSocket();
+  const pairs: Array<{ client: TurnClient; peer: Socket; relayed: { address: string; port: number } }> = [];
   try {
-    if ((await client.allocate()).code !== 0) throw new Error('allocate failed');
-    const peerAddr = { address: '127.0.0.1', port: peer.address().port };
-    if ((await client.channelBind(CHANNEL, peerAddr)).code !== 0) throw new Error('channel bind failed');
-    const relayed = client.relayed!;
+    for (let i = 0; i < clientCount; i++) {
+      const client =
+        transport === 'udp'
+          ? await TurnClient.connect(server, cred.username, cred.credential)
+          : await TurnClient.connectStream(server, cred.username, cred.credential, {
+              transport,
+              // The run's own self-signed certificate; the figure is CPU, not trust.
+              tls: { rejectUnauthorized: false },
+            });
+      const peer: Socket = await udpSocket();
+      pairs.push({ client, peer, relayed: { address: '', port: 0 } });
+      if ((await client.allocate()).code !== 0) throw new Error('allocate failed');
+      const peerAddr = { address: '127.0.0.1', port: peer.address().port };
+      if ((await client.channelBind(CHANNEL, peerAddr)).code !== 0) throw new Error('channel bind failed');
+      pairs[i]!.relayed = client.relayed!;
+    }
 
     const origin = performance.now();
     const latencies: number[] = [];
@@ -62,14 +71,17 @@ export async function packetLoad(
       received++;
       if ((received & 15) === 0) latencies.push(performance.now() - origin - sentAt);
     };
-    // Client side gets ChannelData (4-byte header, stream padding already cut); the peer the bare payload.
-    client.takeFrames((m) => m.length >= 12 && onArrival(m.readDoubleLE(4)));
-    peer.on('message', (m: Buffer) => m.length >= 8 && onArrival(m.readDoubleLE(0)));
+    for (const { client, peer } of pairs) {
+      // Client side gets ChannelData (4-byte header, stream padding already cut); the peer the payload.
+      client.takeFrames((m) => m.length >= 12 && onArrival(m.readDoubleLE(4)));
+      peer.on('message', (m: Buffer) => m.length >= 8 && onArrival(m.readDoubleLE(0)));
+    }
 
     const toPeer = encodeChannelData(CHANNEL, Buffer.alloc(payloadBytes), transport !== 'udp');
     const toClient = Buffer.alloc(payloadBytes);
     const perTick = Math.max(1, Math.round(offeredPerSecond / 1000 / 2));
     let sent = 0;
+    let turn = 0;
     const cpu0 = cpuSeconds(relay.pid);
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
@@ -78,6 +90,7 @@ export async function packetLoad(
       // Paced in 1 ms slots; a late slot is made up, so the offered rate holds on average.
       while (next <= performance.now() && next < end) {
         for (let i = 0; i < perTick; i++) {
+          const { client, peer, relayed } = pairs[turn++ % pairs.length]!;
           stamp(toPeer, 4, origin);
           // A stream may queue the bytes: it gets its own copy, since the buffer is stamped again.
           client.sendRaw(transport === 'udp' ? toPeer : Buffer.from(toPeer));
@@ -100,7 +113,48 @@ export async function packetLoad(
       cpuUsPerPacket: round((cpu * 1e6) / Math.max(1, received), 2),
     };
   } finally {
-    peer.close();
-    await client.close();
+    for (const { client, peer } of pairs) {
+      peer.close();
+      await client.close();
+    }
   }
+}
+
+export interface CapacityResult {
+  /** The highest delivered rate among the steps whose loss stayed at or under `maxLossPercent`. */
+  packetsPerSecond: number;
+  /** Relay CPU per packet at that step (µs): the relay process's own threads, from /proc. */
+  cpuUsPerPacket: number;
+  /** The offered rate of that step. */
+  offeredPerSecond: number;
+}
+
+/**
+ * Packets per second one machine relays: the offered rate (spread over `clientCount` clients, so every
+ * relay core gets some) goes up step by step until more than `maxLossPercent` is lost, and the last
+ * step within it counts. The load generator runs on the same cores: its CPU is not counted (the relay's
+ * is read from /proc/<pid>/stat, which covers every thread of the relay process, workers included), but
+ * it competes for the cores, so the figure is what this machine relays with its own load beside it.
+ */
+export async function packetCapacity(
+  relay: { port: number; pid: number },
+  secret: string,
+  payloadBytes: number,
+  seconds: number,
+  clientCount: number,
+  rates: readonly number[],
+  maxLossPercent = 1,
+): Promise<CapacityResult> {
+  let best: CapacityResult = { packetsPerSecond: 0, cpuUsPerPacket: 0, offeredPerSecond: 0 };
+  for (const rate of rates) {
+    const r = await packetLoad(relay, secret, payloadBytes, rate, seconds, 'udp', clientCount);
+    if (r.lossPercent > maxLossPercent) break;
+    if (r.deliveredPerSecond > best.packetsPerSecond)
+      best = {
+        packetsPerSecond: r.deliveredPerSecond,
+        cpuUsPerPacket: r.cpuUsPerPacket,
+        offeredPerSecond: rate,
+      };
+  }
+  return best;
 }

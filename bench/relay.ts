@@ -90,7 +90,7 @@ function tlsHandshake(port: number, timeoutMs: number): Promise<'ok' | 'refused'
  * certificate files (TURN_TLS_PORT, TURN_TLS_CERT_FILE, TURN_TLS_KEY_FILE); `tlsPort` is set only when a
  * handshake there succeeds, so the TLS figure runs as soon as the relay serves TLS and is skipped before.
  */
-export async function startBundled(): Promise<RunningRelay> {
+export async function startBundled(env: Record<string, string> = {}): Promise<RunningRelay> {
   const port = await freeUdpPort();
   const tlsPort = await freeTcpPort();
   const { certFile, keyFile } = benchCertificateFiles();
@@ -106,6 +106,8 @@ export async function startBundled(): Promise<RunningRelay> {
     TURN_ALLOWED_PEER_IPS: '127.0.0.0/8',
     TURN_METRICS_PORT: String(await freeTcpPort()),
     LOG_LEVEL: 'warn',
+    // TURN_WORKERS and TURN_WORKER_MODE for the figures that compare worker layouts; else the defaults.
+    ...env,
   });
   await p.waitFor(/relay started/, 30_000);
   return {

@@ -16,7 +16,7 @@ import {
   type RelayResult,
   type RunningRelay,
 } from './relay.js';
-import { packetLoad, type PacketResult } from './relay-packets.js';
+import { packetCapacity, packetLoad, type CapacityResult, type PacketResult } from './relay-packets.js';
 import { meshAllocations } from '../test-support/relay-mesh.js';
 import type { TurnTransport } from '../test-support/turn-client.js';
 import { loadTurnConfig } from '../turn/config.js';
@@ -227,6 +227,28 @@ async function relayPacketFigures(): Promise<void> {
   }
 }
 
+// --- issue 13: relay packets per machine (every core), begin ---
+/**
+ * Packets per second the whole machine relays, the bundled relay on its default TURN_WORKERS (every core)
+ * beside coturn on its default relay threads: 8 clients, the offered rate stepped up until loss passes 1 %
+ * (relay-packets.ts packetCapacity), and the relay's CPU per packet at the last step within it.
+ */
+async function relayCapacityFigures(): Promise<void> {
+  const rates = [20_000, 40_000, 60_000, 90_000, 130_000, 180_000, 250_000];
+  for (const size of quick ? [160] : [160, 1200]) {
+    const at = `relay packets per machine ${size} B, 8 clients, loss ≤ 1 %`;
+    await againstCoturn<CapacityResult>(
+      at,
+      (relay) => packetCapacity(relay, RELAY_SECRET, size, SECONDS, 8, quick ? rates.slice(0, 3) : rates),
+      [
+        { key: 'packetsPerSecond', figure: `${at}: delivered`, unit: 'pkt/s', better: 'higher' },
+        { key: 'cpuUsPerPacket', figure: `${at}: relay CPU per packet`, unit: 'µs', better: 'lower' },
+      ],
+    );
+  }
+}
+// --- issue 13: relay packets per machine, end ---
+
 function packetRows(at: string) {
   return [
     { key: 'deliveredPerSecond', figure: `${at}: delivered`, unit: 'pkt/s', better: 'higher' },
@@ -379,6 +401,7 @@ async function main(): Promise<void> {
     await coturn.stop();
     await relayFigures();
     await relayPacketFigures();
+    await relayCapacityFigures();
     await relayTransportFigures();
   } else process.stderr.write('  relay figures skipped: coturn (turnserver) is not installed\n');
   await meshFigures();

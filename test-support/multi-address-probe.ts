@@ -9,11 +9,15 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { Method, StunClass, StunWriter, randomTransactionId } from '../turn/stun/message.js';
 import { TurnServer } from '../turn/relay/turn-server.js';
+import { WorkerRelay } from '../turn/relay/relay-workers.js';
 import { TurnClient, udpSocket } from './turn-client.js';
 import { testRelayOptions } from './relay-options.js';
 
 const SECRET = 'multi-address-probe';
 const addresses = (process.argv[2] ?? '').split(',').filter(Boolean);
+/** Relay worker threads and how they share the port (argv 3, 4): 1 by default, as the relay ran before. */
+const workers = Number(process.argv[3] ?? 1);
+const workerMode = process.argv[4] === 'handoff' ? 'handoff' : 'auto';
 
 /** Send a Binding request from a socket on `from` to `to:port`; the address the answer came from. */
 async function answeredFrom(from: string, to: string, port: number): Promise<string | null> {
@@ -42,9 +46,17 @@ function wildcardEcho(): Promise<Socket> {
 }
 
 async function main(): Promise<void> {
-  const relay = await TurnServer.start(
-    testRelayOptions({ realm: 'probe', secrets: [SECRET], minPort: 40000, maxPort: 40999, allowedPeers: [] }),
-  );
+  const options = testRelayOptions({
+    realm: 'probe',
+    secrets: [SECRET],
+    minPort: 40000,
+    maxPort: 40999,
+    allowedPeers: [],
+  });
+  const relay =
+    workers > 1
+      ? await WorkerRelay.start({ ...options, workers, workerMode })
+      : await TurnServer.start(options);
   const echo = await wildcardEcho();
   const results = [];
   for (const from of addresses)

@@ -57,39 +57,50 @@ describe.runIf(ip && (isRoot || process.env.CI))('bundled relay on a multi-addre
     process.off('exit', removeOurs);
   });
 
-  it('answers from the address the client contacted and relays on it, where a 0.0.0.0 socket does not', () => {
-    const out = execFileSync(
-      ip!,
-      [
-        'netns',
-        'exec',
-        ns,
-        process.execPath,
-        '--import',
-        'tsx',
-        'test-support/multi-address-probe.ts',
-        `${A},${B},127.0.0.1`,
-      ],
-      { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
-    );
-    const probe = JSON.parse(out.trim().split('\n').pop()!) as {
-      listening: string[];
-      results: Array<{
-        from: string;
-        to: string;
-        relay: string | null;
-        relayed: string;
-        wildcard: string | null;
-      }>;
-    };
-    expect(probe.listening).toEqual(expect.arrayContaining([A, B, '127.0.0.1']));
-    expect(probe.results).toHaveLength(6);
-    for (const r of probe.results) {
-      expect(r.relay, `${r.from} → ${r.to}`).toBe(r.to);
-      expect(r.relayed, `${r.from} → ${r.to}`).toBe(r.to);
-    }
-    // The old layout: a client on the other interface contacting 127.0.0.1 is answered from its own side.
-    const fault = probe.results.find((r) => r.from === A && r.to === '127.0.0.1')!;
-    expect(fault.wildcard).not.toBe('127.0.0.1');
-  });
+  // One event loop, and two workers both ways they share the port (relay-workers.ts): every worker
+  // answers from the address its client contacted.
+  it.each([
+    ['1', 'auto'],
+    ['2', 'auto'],
+    ['2', 'handoff'],
+  ])(
+    'on %s worker(s), %s: answers from the address the client contacted and relays on it, where a 0.0.0.0 socket does not',
+    (workers, mode) => {
+      const out = execFileSync(
+        ip!,
+        [
+          'netns',
+          'exec',
+          ns,
+          process.execPath,
+          '--import',
+          'tsx',
+          'test-support/multi-address-probe.ts',
+          `${A},${B},127.0.0.1`,
+          workers,
+          mode,
+        ],
+        { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+      );
+      const probe = JSON.parse(out.trim().split('\n').pop()!) as {
+        listening: string[];
+        results: Array<{
+          from: string;
+          to: string;
+          relay: string | null;
+          relayed: string;
+          wildcard: string | null;
+        }>;
+      };
+      expect(probe.listening).toEqual(expect.arrayContaining([A, B, '127.0.0.1']));
+      expect(probe.results).toHaveLength(6);
+      for (const r of probe.results) {
+        expect(r.relay, `${r.from} → ${r.to}`).toBe(r.to);
+        expect(r.relayed, `${r.from} → ${r.to}`).toBe(r.to);
+      }
+      // The old layout: a client on the other interface contacting 127.0.0.1 is answered from its own side.
+      const fault = probe.results.find((r) => r.from === A && r.to === '127.0.0.1')!;
+      expect(fault.wildcard).not.toBe('127.0.0.1');
+    },
+  );
 });
