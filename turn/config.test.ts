@@ -1,6 +1,13 @@
 /** The relay's own keys: listen addresses, external-ip mappings, TLS, quotas; errors name the key. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadTurnConfig, relayListenTargets, withDevelopmentDefaults } from './config.js';
+import { availableParallelism } from 'node:os';
+import {
+  ConfigError,
+  loadTurnConfig,
+  nodeHasReusePort,
+  relayListenTargets,
+  withDevelopmentDefaults,
+} from './config.js';
 
 function keyOf(env: Record<string, string>): string {
   try {
@@ -53,6 +60,9 @@ describe('relay config', () => {
     [{ TURN_TLS_CERT_FILE: '/etc/relay/tls.crt' }, 'TURN_TLS_KEY_FILE'],
     [{ TURN_TLS_KEY_FILE: '/etc/relay/tls.key' }, 'TURN_TLS_CERT_FILE'],
     [{ TURN_USER_QUOTA: '0' }, 'TURN_USER_QUOTA'],
+    [{ TURN_WORKERS: '0' }, 'TURN_WORKERS'],
+    [{ TURN_WORKERS: '257' }, 'TURN_WORKERS'],
+    [{ TURN_WORKER_MODE: 'reuse-port' }, 'TURN_WORKER_MODE'],
     [{ TURN_MAX_STREAMS_PER_IP: '0' }, 'TURN_MAX_STREAMS_PER_IP'],
     [{ TURN_ROOM_SCOPE: 'yes' }, 'TURN_ROOM_SCOPE'],
     [{ TURN_ROOM_SCOPE_WAIT_MS: '-1' }, 'TURN_ROOM_SCOPE_WAIT_MS'],
@@ -61,6 +71,19 @@ describe('relay config', () => {
     [{ NODE_ENV: 'production', TURN_SECRETS: 'pU8c1Jx0qLw3ZrT5,change-me-please-now' }, 'TURN_SECRETS'],
   ])('refuses %j naming %s', (env, key) => {
     expect(keyOf(env)).toBe(key);
+  });
+});
+
+describe('relay workers', () => {
+  it('runs one per core where Node has SO_REUSEPORT, else one, and takes 1 and 256 at the edges', () => {
+    const { workers, workerMode } = loadTurnConfig({});
+    expect(workers).toBe(nodeHasReusePort() ? availableParallelism() : 1);
+    expect(workerMode).toBe('auto');
+    expect(loadTurnConfig({ TURN_WORKERS: '1' }).workers).toBe(1);
+    expect(loadTurnConfig({ TURN_WORKERS: '256', TURN_WORKER_MODE: 'handoff' })).toMatchObject({
+      workers: 256,
+      workerMode: 'handoff',
+    });
   });
 });
 

@@ -172,13 +172,17 @@ const keys = {
   },
   /**
    * Why every core by default: one Node event loop relays about 90 000 packets/s; coturn runs one relay
-   * thread per core, and so do we (relay-workers.ts). 1 keeps the single event loop of before.
+   * thread per core, and so do we (relay-workers.ts). Why 1 on a Node without SO_REUSEPORT: there the
+   * workers share the port through the main thread's handoff, which still makes every client-side
+   * syscall itself and adds two thread hops per packet, so each packet costs more CPU than in one loop
+   * (docs/BENCHMARKS.md); an operator who wants the extra throughput anyway sets TURN_WORKERS.
    */
   TURN_WORKERS: {
     schema: intIn(1, 256),
     description:
       'relay worker threads, each owning the allocations of the clients that reach it (a client always reaches the same one); 1 runs the relay in one event loop',
-    defaultText: 'the cores this process may use',
+    defaultText:
+      'the cores this process may use where Node has SO_REUSEPORT (22.12 and later, Linux); else 1',
   },
   TURN_WORKER_MODE: {
     schema: z.enum(['auto', 'handoff']),
@@ -263,7 +267,7 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
     bandwidthBps: v.TURN_BANDWIDTH_BPS,
     metricsPort: v.TURN_METRICS_PORT as number,
     metricsHost: v.TURN_METRICS_HOST as string,
-    workers: v.TURN_WORKERS ?? availableParallelism(),
+    workers: v.TURN_WORKERS ?? (nodeHasReusePort() ? availableParallelism() : 1),
     workerMode: v.TURN_WORKER_MODE as 'auto' | 'handoff',
   };
   if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined))
@@ -277,6 +281,15 @@ export function loadTurnConfig(env: NodeJS.ProcessEnv): TurnConfig {
   if (config.minPort > config.maxPort)
     throw new ConfigError('TURN_MIN_PORT', 'must not exceed TURN_MAX_PORT');
   return config;
+}
+
+/** Whether this Node binds UDP with SO_REUSEPORT (`reusePort`: 22.12 and later, 23.1 and later; Linux). */
+export function nodeHasReusePort(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return (
+    process.platform === 'linux' &&
+    (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12))
+  );
 }
 
 /** Peers the development default lets the relay reach, so relay-only calls between tabs of one machine work. */

@@ -12,6 +12,7 @@ import { closeAfterEach } from '../../test-support/cleanup.js';
 import { testRelayOptions } from '../../test-support/relay-options.js';
 import { TurnClient, udpSocket, until } from '../../test-support/turn-client.js';
 import { mintTurnCredential, type TurnCredential } from '../credentials/rest-credentials.js';
+import { nodeHasReusePort } from '../config.js';
 import { inProcessRelayControl } from './relay-control.js';
 import { WorkerRelay, reusePortAvailable, type MultiRelayOptions } from './relay-workers.js';
 
@@ -71,8 +72,7 @@ describe.each(modes)('relay on 2 workers, mode %s', (mode) => {
     const expected = mode === 'auto' && (await reusePortAvailable()) ? 'reuse-port' : 'handoff';
     expect(r.mode).toBe(expected);
     // Node 22.12+ on Linux has it; CI's Node 26 so tests the reuse-port path, its Node 20 the handoff.
-    const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-    expect(await reusePortAvailable()).toBe(major > 22 || (major === 22 && minor >= 12));
+    expect(await reusePortAvailable()).toBe(nodeHasReusePort());
   });
 
   it('relays for many clients, each reaching the worker that owns its allocation', async () => {
