@@ -201,7 +201,8 @@ describe('signaling/main', () => {
         await relayClient.close();
       }
       p.kill('SIGTERM');
-      expect(await p.exited).toEqual({ code: 0, signal: null });
+      // Once (1 run in 4) this ended with code 1 after the restart: the log tail names which stop failed.
+      expect(await p.exited, p.output().slice(-4000)).toEqual({ code: 0, signal: null });
       expect(() => process.kill(relayPid, 0)).toThrow();
     } finally {
       p.kill('SIGKILL');

@@ -124,6 +124,7 @@ export function runSupervisor(options: SupervisorOptions): void {
       s.child = null;
       if (stopping) {
         if (s === signaling && exitCode !== EXIT_CONFIG) exitCode = code ?? 1;
+        if (code !== 0) options.log(`supervisor: ${s.name} stopped with ${signal ?? `code ${code}`}`);
         return finishIfDone();
       }
       if (code === EXIT_CONFIG) {
@@ -157,6 +158,7 @@ export function runSupervisor(options: SupervisorOptions): void {
 
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
+      options.log(`supervisor: second signal (${signal}); killing the children`);
       for (const c of children) c.child?.kill('SIGKILL');
       process.exit(1);
     }
