@@ -65,7 +65,7 @@ describe('signaling/main', () => {
     expect(p.output()).not.toContain('Zq8vN2xK5pW7mR4tY9bC3fH6jL1sD0gA');
   });
 
-  it('a port in use names its variable and exits 2: PORT for signaling, TURN_PORT for the bundled relay', async () => {
+  it('a port in use names its variable and exits 2: PORT and ADMIN_PORT for signaling, TURN_PORT for the bundled relay', async () => {
     const { createServer } = await import('node:net');
     const { createSocket } = await import('node:dgram');
     const busy = createServer();
@@ -85,6 +85,18 @@ describe('signaling/main', () => {
         `configuration error: PORT: 127.0.0.1:${busyPort} is already in use`,
       );
       const port = await freeTcpPort();
+      const admin = startScript(MAIN, [], {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        ADMIN_PORT: String(busyPort),
+        ADMIN_HOST: '127.0.0.1',
+        TURN_EMBEDDED: 'false',
+        LOG_LEVEL: 'silent',
+      });
+      expect((await admin.exited).code).toBe(2);
+      expect(admin.output()).toContain(
+        `configuration error: ADMIN_PORT: 127.0.0.1:${busyPort} is already in use`,
+      );
       const withRelay = startScript(MAIN, [], {
         PORT: String(port),
         HOST: '127.0.0.1',
