@@ -26,6 +26,7 @@ import { freeUdpPort } from '../test-support/processes.js';
 import { TEST_TURN_SECRET } from '../test-support/signaling.js';
 import { connections, fanOut, latency, startTarget, throughput } from './signaling-relay.js';
 import type { Target } from './targets.js';
+import { PEERJS_REFERENCE_NAME, startPeerjsTarget } from './peerjs-target.js';
 import { median, round } from './stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -86,7 +87,10 @@ function record(
   );
 }
 
-/** Run ours and the reference alternately `REPEATS` times; ratio per pair, medians of all. */
+/**
+ * Run ours, the bare ws relay and the PeerJS server in turn `REPEATS` times; one row per reference, ratio
+ * per pair (each reference against the ours run of the same round), medians of all.
+ */
 async function paired(
   figure: string,
   unit: string,
@@ -96,12 +100,14 @@ async function paired(
 ): Promise<void> {
   const ours: number[] = [];
   const ref: number[] = [];
+  const peerjs: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
-    for (const [name, into] of [
-      ['ours', ours],
-      ['bare-ws', ref],
+    for (const [start, into] of [
+      [() => startTarget('ours'), ours],
+      [() => startTarget('bare-ws'), ref],
+      [startPeerjsTarget, peerjs],
     ] as const) {
-      const target = await startTarget(name);
+      const target = await start();
       try {
         into.push(await measure(target));
       } finally {
@@ -110,6 +116,7 @@ async function paired(
     }
   }
   record({ figure, unit, better, referenceName }, ours, ref);
+  record({ figure, unit, better, referenceName: PEERJS_REFERENCE_NAME }, ours, peerjs);
 }
 
 /** Call setup with relay-only policy through the bundled relay: SDK peers and the bare pair on the same relay. */
