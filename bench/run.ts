@@ -28,6 +28,7 @@ import { connections, fanOut, latency, startTarget, throughput } from './signali
 import type { Target } from './targets.js';
 import { PEERJS_REFERENCE_NAME, startPeerjsTarget } from './peerjs-target.js';
 import { median, round } from './stats.js';
+import { crossInstanceFigures } from './cross-instance.js';
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 1 : 3;
@@ -370,6 +371,8 @@ async function main(): Promise<void> {
     'bare ws relay',
     async (t) => (await fanOut(t)).lastReceiverMsMedian,
   );
+  // Two instances through one redis-server: ours on the Redis bus beside socket.io's Redis adapter.
+  await crossInstanceFigures({ repeats: REPEATS, seconds: SECONDS, record, note });
 
   await pairedFns(
     'call setup, connect() to first data-channel message (direct)',
