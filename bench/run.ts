@@ -1,11 +1,12 @@
 /**
  * `npm run bench [-- --quick]`: every figure beside the reference a user would pick instead, measured in
- * the same run, repeated, medians reported with pair-by-pair ratios. Writes bench/results/latest.json.
+ * the same run, repeated, medians reported with pair-by-pair ratios. Writes bench/results/latest.json
+ * (or `--out <file>`); `--node <path|lts>` runs it all on another Node (bench/node-choice.ts).
  * Reports; never passes or fails on speed.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { dirname, relative } from 'node:path';
 import { BROWSER_BUNDLE_BUDGET_BYTES, bundleSizes } from './bundle-size.js';
 import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
 import {
@@ -29,12 +30,16 @@ import type { Target } from './targets.js';
 import { PEERJS_REFERENCE_NAME, startPeerjsTarget } from './peerjs-target.js';
 import { median, round } from './stats.js';
 import { crossInstanceFigures } from './cross-instance.js';
+import { benchOptions, rerunOn } from './node-choice.js';
+
+const options = benchOptions(process.argv.slice(2));
+if (options.node) process.exit(await rerunOn(options.node, options.forward));
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 1 : 3;
 const SECONDS = quick ? 1 : 3;
 const IDLE_CONNECTIONS = quick ? 1000 : 10_000;
-const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+const RESULTS = options.out;
 
 interface Row {
   figure: string;
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
     `bench ${quick ? '(quick) ' : ''}on ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}\n`,
   );
   process.stderr.write(
-    `command: npm run bench${quick ? ' -- --quick' : ''}; repetitions ${REPEATS}, ${SECONDS}s per load phase\n`,
+    `command: npm run bench${options.forward.length ? ` -- ${options.forward.join(' ')}` : ''}; repetitions ${REPEATS}, ${SECONDS}s per load phase\n`,
   );
   await bundleFigures();
 
@@ -403,12 +408,12 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${table}\n`);
   if (notes.length) process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-  mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+  mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(
     RESULTS,
     JSON.stringify({ machine, quick, repeats: REPEATS, seconds: SECONDS, rows, notes }, null, 2),
   );
-  process.stdout.write(`\nresults written to bench/results/latest.json\n`);
+  process.stdout.write(`\nresults written to ${relative(process.cwd(), RESULTS)}\n`);
 }
 
 await main();
