@@ -27,6 +27,8 @@ export interface ClusterClient {
   send(to: string, candidate: string): void;
   /** Called with the candidate string of every signal this client receives. */
   onSignal(listener: (candidate: string) => void): void;
+  /** What went wrong on this client so far (error frames, closes by the server), for the bench's notes. */
+  problems: string[];
   close(): void;
 }
 
@@ -50,8 +52,16 @@ function withTimeout<T>(what: string, p: Promise<T>, ms = 10_000): Promise<T> {
 }
 
 function oursClient(c: BenchClient): ClusterClient {
+  const problems: string[] = [];
+  let closing = false;
+  c.ws.on('message', (d: Buffer) => {
+    const msg = JSON.parse(d.toString('utf8')) as { type: string; code?: string };
+    if (msg.type === 'error') problems.push(`error ${msg.code ?? '?'}`);
+  });
+  c.ws.on('close', (code) => closing || problems.push(`closed ${code}`));
   return {
     id: c.id,
+    problems,
     send: (to, candidate) => c.signal(to, candidate),
     onSignal(listener) {
       c.ws.on('message', (d: Buffer) => {
@@ -62,7 +72,10 @@ function oursClient(c: BenchClient): ClusterClient {
         if (msg.type === 'signal') listener(msg.signal?.candidate?.candidate ?? '');
       });
     },
-    close: () => c.ws.terminate(),
+    close() {
+      closing = true;
+      c.ws.terminate();
+    },
   };
 }
 
@@ -82,14 +95,24 @@ async function startOursCluster(redisUrl: string): Promise<Cluster> {
       const room = `x${tag}`;
       const sender = await a.connect(`s${tag}`, room);
       // The sender's instance learns of the receiver through the bus; signal only once it has.
-      let joined: (id: string) => void = () => undefined;
-      const seen = new Promise<string>((resolve) => (joined = resolve));
+      const joined = new Set<string>();
+      let wake = () => {};
       sender.ws.on('message', (d: Buffer) => {
         const msg = JSON.parse(d.toString('utf8')) as { type: string; peer?: { peerId: string } };
-        if (msg.type === 'peer-joined' && msg.peer) joined(msg.peer.peerId);
+        if (msg.type !== 'peer-joined' || !msg.peer) return;
+        joined.add(msg.peer.peerId);
+        wake();
       });
       const receiver = await b.connect(`r${tag}`, room);
-      for (;;) if ((await withTimeout('peer-joined across instances', seen)) === receiver.id) break;
+      await withTimeout(
+        'peer-joined across instances',
+        new Promise<void>((resolve) => {
+          wake = () => {
+            if (joined.has(receiver.id)) resolve();
+          };
+          wake();
+        }),
+      );
       return [oursClient(sender), oursClient(receiver)];
     },
     async stop() {
@@ -99,8 +122,14 @@ async function startOursCluster(redisUrl: string): Promise<Cluster> {
 }
 
 function socketIoClient(socket: Socket): ClusterClient {
+  const problems: string[] = [];
+  socket.on(
+    'disconnect',
+    (reason) => reason === 'io client disconnect' || problems.push(`disconnect ${reason}`),
+  );
   return {
     id: socket.id!,
+    problems,
     send: (to, candidate) =>
       socket.emit('signal', {
         to,
@@ -171,6 +200,8 @@ export interface CrossThroughput {
   messagesPerSecond: number;
   /** CPU (user + system) of both instances per 1000 messages delivered. */
   cpuMsPer1000: number;
+  /** Error frames and server closes the clients saw. */
+  problems: string[];
 }
 
 /** Pairs send as fast as `window` unanswered messages per pair allow, for `seconds`. */
@@ -207,10 +238,12 @@ export async function crossThroughput(
   const cpu = instancesCpu(cluster) - cpu0;
   running = false;
   await new Promise((r) => setTimeout(r, 500)); // stragglers drain before the sockets close
+  const problems = ps.flat().flatMap((c) => c.problems);
   for (const c of ps.flat()) c.close();
   return {
     messagesPerSecond: round(count / elapsed, 0),
     cpuMsPer1000: count === 0 ? NaN : round((cpu * 1000 * 1000) / count, 1),
+    problems,
   };
 }
 
@@ -219,6 +252,8 @@ export interface CrossLatency {
   p99ms: number;
   delivered: number;
   sent: number;
+  /** Error frames and server closes the clients saw. */
+  problems: string[];
 }
 
 /** `rate` messages per second spread over `pairCount` pairs in 10 ms ticks, send to delivery. */
@@ -253,12 +288,14 @@ export async function crossLatency(
     await new Promise((res) => setTimeout(res, Math.max(0, 10 - (performance.now() - start))));
   }
   await new Promise((r) => setTimeout(r, 500));
+  const problems = ps.flat().flatMap((c) => c.problems);
   for (const c of ps.flat()) c.close();
   return {
     p50ms: round(percentile(samples, 50), 3),
     p99ms: round(percentile(samples, 99), 3),
     delivered: samples.length,
     sent,
+    problems,
   };
 }
 
@@ -297,7 +334,7 @@ export async function crossInstanceFigures(opts: {
         try {
           const t = await crossThroughput(cluster, opts.seconds);
           const l = await crossLatency(cluster, opts.seconds, CROSS_LATENCY_RATE);
-          runs[kind].push({ ...t, ...l });
+          runs[kind].push({ ...t, ...l, problems: [...t.problems, ...l.problems] });
         } finally {
           await cluster.stop();
         }
@@ -326,7 +363,15 @@ export async function crossInstanceFigures(opts: {
     );
   }
   const lost = (rs: CrossLatency[]) => rs.map((r) => r.sent - r.delivered).join(', ');
+  const problems = (rs: CrossLatency[]) => {
+    const all = rs.flatMap((r) => r.problems);
+    const counts = new Map<string, number>();
+    for (const p of all) counts.set(p, (counts.get(p) ?? 0) + 1);
+    return all.length ? [...counts].map(([p, n]) => `${n}× ${p}`).join(', ') : 'none';
+  };
   opts.note(
-    `${at}, latency runs: messages not delivered within 0.5 s after the load, ours ${lost(runs.ours)}; socket.io ${lost(runs.socketio)}`,
+    `${at}, latency runs: messages not delivered within 0.5 s after the load, ours ${lost(runs.ours)}; ` +
+      `socket.io ${lost(runs.socketio)}; errors and server closes seen by clients: ours ${problems(runs.ours)}; ` +
+      `socket.io ${problems(runs.socketio)}`,
   );
 }
