@@ -1,6 +1,7 @@
 /**
- * The two servers every signaling figure is taken on, in child processes of their own: ours and the bare
- * `ws` relay. A client abstraction hides the difference (token + join vs ?id=).
+ * The servers every signaling figure is taken on, in child processes of their own: ours, the bare `ws`
+ * relay and the PeerJS server (`bench/peerjs-target.ts`). A client abstraction hides the difference
+ * (token + join vs ?id= vs PeerJS's id, token and key).
  */
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -17,7 +18,7 @@ export interface BenchClient {
 }
 
 export interface Target {
-  name: 'ours' | 'bare-ws';
+  name: 'ours' | 'bare-ws' | 'peerjs';
   port: number;
   pid: number;
   connect(user: string, room: string): Promise<BenchClient>;
@@ -27,28 +28,32 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-async function boot(script: string, args: string[]): Promise<{ proc: Proc; port: number }> {
+export async function boot(script: string, args: string[]): Promise<{ proc: Proc; port: number }> {
   const proc = startScript(script, args, { NODE_ENV: 'production' });
   const m = await proc.waitFor(/READY (\d+)/, 30_000);
   return { proc, port: Number(m[1]) };
 }
 
-function rssOf(pid: number): number {
+export function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-function opened(ws: WebSocket): Promise<void> {
+export function opened(ws: WebSocket): Promise<void> {
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
 }
 
-export async function startTarget(name: Target['name']): Promise<Target> {
+/**
+ * Start ours or the bare relay. `serverArgs` go to ours after the JWT secret (bench/servers/signaling-server.ts:
+ * a Redis URL, a node id and a key prefix, to run it as one instance of a cluster).
+ */
+export async function startTarget(name: 'ours' | 'bare-ws', serverArgs: string[] = []): Promise<Target> {
   const { proc, port } = await boot(
     name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
-    name === 'ours' ? [JWT_SECRET] : [],
+    name === 'ours' ? [JWT_SECRET, ...serverArgs] : [],
   );
   const pid = proc.child.pid!;
   const stop = async () => {
