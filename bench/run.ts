@@ -23,7 +23,7 @@ import type { TurnTransport } from '../test-support/turn-client.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { startRelay } from '../turn/relay/start-relay.js';
-import { freeUdpPort } from '../test-support/processes.js';
+import { freeUdpTcpPort } from '../test-support/processes.js';
 import { TEST_TURN_SECRET } from '../test-support/signaling.js';
 import { connections, fanOut, latency, startTarget, throughput } from './signaling-relay.js';
 import type { Target } from './targets.js';
@@ -127,7 +127,7 @@ async function paired(
 
 /** Call setup with relay-only policy through the bundled relay: SDK peers and the bare pair on the same relay. */
 async function relayCallSetup(): Promise<void> {
-  const port = await freeUdpPort();
+  const port = await freeUdpTcpPort();
   const relay = await startRelay({
     ...loadTurnConfig({
       TURN_PORT: String(port),
