@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import type { Member } from '../protocol/index.js';
-import { every, systemClock, type Clock } from '../../common/clock.js';
+import { systemClock, type Clock } from '../../common/clock.js';
 import {
   deliverHead,
   nodeMessageSchema,
@@ -26,11 +26,12 @@ import {
 import type { Frame } from './frame.js';
 import { connectBusRedis, type BusRedis, type RedisTarget } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { LocalSeats, type LocalSeat, type Seat } from './redis-local-seats.js';
+import { Presence } from './redis-presence.js';
 import {
   ENQUEUE_SCRIPT,
   JOIN_SCRIPT,
   LEAVE_SCRIPT,
-  ORPHAN_SCRIPT,
   REVOKE_SCRIPT,
   ROUTE_SCRIPT,
   SUSPEND_SCRIPT,
@@ -65,44 +66,18 @@ export interface RedisBusOptions extends BusOptions {
   log: Logger;
 }
 
-interface Seat {
-  member: Member;
-  session: SessionRecord;
-  joinedAt: number;
-}
-
-interface Local {
-  room: string;
-  seat: Seat;
-  holder: SeatHolder | null;
-  /** Frames that arrived between join and attach (attach flushes the mailbox first, then these). */
-  pending: Frame[] | null;
-}
-
-/** This instance's channel of one room: subscribed while it holds members there. */
-interface RoomChannel {
-  subscribed: boolean;
-  /** Subscribe and unsubscribe calls run one after the other. */
-  chain: Promise<void>;
-}
-
 export class RedisBus implements RoomBus {
   readonly nodeId: string;
   private readonly redis: BusRedis;
   private readonly keys: RedisKeys;
   private readonly presenceTtlMs: number;
   private readonly clock: Clock;
-  /** Attached (or attaching) peers of this instance: peerId → seat and delivery. */
-  private readonly local = new Map<string, Local>();
-  /** room → this instance's peers there (the index behind channel subscriptions and sweeps). */
-  private readonly localByRoom = new Map<string, Set<string>>();
-  private readonly channels = new Map<string, RoomChannel>();
-  /** Rooms where this instance suspended a member, swept until that member's window has passed. */
-  private readonly watched = new Map<string, number>();
+  /** Attached (or attaching) peers of this instance, and the room channels that follow them. */
+  private readonly local: LocalSeats;
+  private readonly presence: Presence;
   private readonly revokedHandlers: Array<(r: Revocation) => void> = [];
   /** Revocations already handed to the handlers (`userId revokedAt`), so a re-read repeats none. */
   private readonly revocationsSeen = new Set<string>();
-  private readonly stopMaintenance: () => void;
   private closed = false;
 
   constructor(private readonly options: RedisBusOptions) {
@@ -117,11 +92,25 @@ export class RedisBus implements RoomBus {
         : null;
     if (!target) throw new Error('RedisBus: give url or clusterNodes');
     this.redis = connectBusRedis(target, options.log);
-    // After Redis comes back (possibly empty, or a promoted replica that missed the last writes), put our
-    // members back so presence converges.
-    this.redis.onReady(() => void this.reassert());
-    this.stopMaintenance = every(this.clock, Math.max(100, Math.floor(this.presenceTtlMs / 3)), () => {
-      void this.maintain();
+    this.local = new LocalSeats({
+      subscribe: (room) =>
+        this.redis.sSubscribe(this.keys.channel(room, this.nodeId), (raw) => this.receive(raw)),
+      unsubscribe: (room) => this.redis.sUnsubscribe(this.keys.channel(room, this.nodeId)),
+      log: options.log,
+    });
+    this.presence = new Presence({
+      nodeId: this.nodeId,
+      presenceTtlMs: this.presenceTtlMs,
+      resumeWindowMs: options.resumeWindowMs,
+      clock: this.clock,
+      log: options.log,
+      redis: this.redis,
+      keys: this.keys,
+      local: this.local,
+      ready: () => this.ready(),
+      leave: (room, peerId, reason) => this.leave(room, peerId, reason),
+      // Re-read the revocations, so one published while a shard channel was failing over still arrives.
+      onRound: () => this.catchUpRevocations(),
     });
   }
 
@@ -140,10 +129,10 @@ export class RedisBus implements RoomBus {
     const previousHere = this.local.get(peerId);
     // Queue live frames for the peer until attach has flushed its mailbox; listen on our channel of the
     // room before the seat says we hold it, so no frame published to us can miss.
-    this.setLocal(peerId, { room, seat, holder: null, pending: [] });
+    this.local.set(peerId, { room, seat, holder: null, pending: [] });
     let result: [number, string, string, string[]];
     try {
-      await this.listen(room);
+      await this.local.listen(room);
       result = (await this.redis.run(
         JOIN_SCRIPT,
         [
@@ -155,11 +144,11 @@ export class RedisBus implements RoomBus {
         [peerId, JSON.stringify(seat), String(maxSize), this.nodeId, String(this.presenceTtlMs)],
       )) as [number, string, string, string[]];
     } catch (err) {
-      this.restoreLocal(peerId, previousHere);
+      this.local.restore(peerId, previousHere);
       throw err;
     }
     if (result[0] === 0) {
-      this.restoreLocal(peerId, previousHere);
+      this.local.restore(peerId, previousHere);
       return { ok: false, reason: 'room_full' };
     }
     await this.redis.commands.set(this.keys.session(session.sessionId), JSON.stringify(session), {
@@ -202,7 +191,7 @@ export class RedisBus implements RoomBus {
     const [node, raw] = removed;
     const held = (JSON.parse(raw) as Seat).session.sessionId;
     const here = this.local.get(peerId);
-    if (here?.seat.session.sessionId === held) this.deleteLocal(peerId);
+    if (here?.seat.session.sessionId === held) this.local.delete(peerId);
     if (reason === 'kicked' && node !== '') await this.evict(room, node, peerId, held, 'kicked', here);
     await this.broadcast(room, peerLeftFrame(peerId, reason));
     return true;
@@ -213,7 +202,7 @@ export class RedisBus implements RoomBus {
   }
 
   roomCount(): number {
-    return this.localByRoom.size;
+    return this.local.rooms().length;
   }
 
   async attach(room: string, peerId: string, sessionId: string, holder: SeatHolder): Promise<void> {
@@ -237,7 +226,7 @@ export class RedisBus implements RoomBus {
 
   async suspend(room: string, peerId: string, sessionId: string): Promise<void> {
     const entry = this.local.get(peerId);
-    if (entry?.seat.session.sessionId === sessionId) this.deleteLocal(peerId);
+    if (entry?.seat.session.sessionId === sessionId) this.local.delete(peerId);
     const suspended = await this.redis.run(
       SUSPEND_SCRIPT,
       [
@@ -252,8 +241,7 @@ export class RedisBus implements RoomBus {
     // The session record is another slot's key: its window follows the seat's, outside the script (it is
     // only an index; a resume checks it against the seat).
     await this.redis.commands.pExpire(this.keys.session(sessionId), this.options.resumeWindowMs);
-    // Someone must end the seat when its window passes even if no member of the room stays here.
-    this.watched.set(room, this.clock.now() + this.options.resumeWindowMs);
+    this.presence.watch(room);
   }
 
   async updateMember(
@@ -352,64 +340,9 @@ export class RedisBus implements RoomBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stopMaintenance();
+    this.presence.close();
     this.local.clear();
-    this.localByRoom.clear();
     await this.redis.close();
-  }
-
-  private setLocal(peerId: string, entry: Local): void {
-    const previous = this.local.get(peerId);
-    if (previous && previous.room !== entry.room) this.deleteLocal(peerId);
-    this.local.set(peerId, entry);
-    let peers = this.localByRoom.get(entry.room);
-    if (!peers) this.localByRoom.set(entry.room, (peers = new Set()));
-    peers.add(peerId);
-  }
-
-  private deleteLocal(peerId: string): void {
-    const entry = this.local.get(peerId);
-    if (!entry) return;
-    this.local.delete(peerId);
-    const peers = this.localByRoom.get(entry.room);
-    peers?.delete(peerId);
-    if (peers?.size === 0) {
-      this.localByRoom.delete(entry.room);
-      // The last member here left: stop listening (a frame already on its way finds no one and is queued).
-      this.listen(entry.room).catch((err: unknown) =>
-        this.options.log.debug({ err, room: entry.room }, 'bus: unsubscribing a room failed'),
-      );
-    }
-  }
-
-  private restoreLocal(peerId: string, previous: Local | undefined): void {
-    if (previous) this.setLocal(peerId, previous);
-    else this.deleteLocal(peerId);
-  }
-
-  /**
-   * Bring this instance's subscription to its channel of `room` in line with whether it holds members
-   * there; calls for one room run in order, each deciding from the state when it runs.
-   */
-  private listen(room: string): Promise<void> {
-    let channel = this.channels.get(room);
-    if (!channel) this.channels.set(room, (channel = { subscribed: false, chain: Promise.resolve() }));
-    const state = channel;
-    const name = this.keys.channel(room, this.nodeId);
-    const step = state.chain.then(async () => {
-      const wanted = this.localByRoom.has(room) && !this.closed;
-      if (wanted && !state.subscribed) {
-        await this.redis.sSubscribe(name, (raw) => this.receive(raw));
-        state.subscribed = true;
-      } else if (!wanted && state.subscribed) {
-        state.subscribed = false;
-        await this.redis.sUnsubscribe(name);
-      }
-      if (!state.subscribed && !this.localByRoom.has(room) && this.channels.get(room) === state)
-        this.channels.delete(room);
-    });
-    state.chain = step.catch(() => undefined);
-    return step;
   }
 
   private tellNode(room: string, node: string, message: NodeMessage): Promise<number> {
@@ -422,7 +355,7 @@ export class RedisBus implements RoomBus {
     peerId: string,
     sessionId: string,
     reason: EvictReason,
-    here: Local | undefined,
+    here: LocalSeat | undefined,
   ): Promise<void> {
     if (node !== this.nodeId) {
       await this.tellNode(room, node, { kind: 'evict', room, peerId, sessionId, reason });
@@ -477,7 +410,7 @@ export class RedisBus implements RoomBus {
     if (message.kind === 'evict') {
       const here = this.local.get(message.peerId);
       if (here?.seat.session.sessionId !== message.sessionId) return;
-      this.deleteLocal(message.peerId);
+      this.local.delete(message.peerId);
       here.holder?.evicted(message.reason);
       return;
     }
@@ -507,93 +440,12 @@ export class RedisBus implements RoomBus {
     else entry.pending?.push(frame);
   }
 
-  /**
-   * Every third of the presence TTL: refresh our members' liveness, then sweep the rooms we serve (and
-   * those where we suspended someone) for members whose instance died (liveness gone) — they become
-   * suspended with a grace period — and for suspended members whose grace ran out, who leave `timeout`.
-   * Also re-read the revocations, so one published while a shard channel was failing over still arrives.
-   */
-  private async maintain(): Promise<void> {
-    if (!this.ready()) return;
-    try {
-      // One command per member, pipelined by the client: in a cluster they go to their rooms' primaries.
-      const sessionTtl = this.presenceTtlMs + this.options.resumeWindowMs;
-      await Promise.all(
-        [...this.local].flatMap(([peerId, entry]) => [
-          this.redis.commands.set(this.keys.alive(entry.room, peerId), this.nodeId, {
-            PX: this.presenceTtlMs,
-          }),
-          this.redis.commands.pExpire(this.keys.session(entry.seat.session.sessionId), sessionTtl),
-        ]),
-      );
-      const now = this.clock.now();
-      const rooms = new Set(this.localByRoom.keys());
-      for (const [room, until] of this.watched) {
-        rooms.add(room);
-        // One more sweep after the window, then the room is ours to watch no longer.
-        if (until + this.presenceTtlMs < now) this.watched.delete(room);
-      }
-      for (const room of rooms) await this.sweep(room);
-      await this.catchUpRevocations();
-    } catch (err) {
-      this.options.log.debug({ err }, 'presence maintenance failed');
-    }
-  }
-
   private async catchUpRevocations(): Promise<void> {
     if (this.revokedHandlers.length === 0) return;
     const seen = new Set(this.revocationsSeen);
     for (const r of await this.revocations()) {
       if (seen.has(`${r.userId} ${r.revokedAt}`)) continue;
       for (const handler of this.revokedHandlers) handler(r);
-    }
-  }
-
-  private async sweep(room: string): Promise<void> {
-    const nodes = await this.redis.commands.hGetAll(this.keys.nodes(room));
-    for (const [peerId, node] of Object.entries(nodes)) {
-      if (node === this.nodeId) continue;
-      if (node !== '') {
-        if ((await this.redis.commands.exists(this.keys.alive(room, peerId))) === 1) continue;
-        // Its instance died: hold the seat for the resume window, queueing its frames.
-        const raw = (await this.redis.run(
-          ORPHAN_SCRIPT,
-          [this.keys.seats(room), this.keys.nodes(room), this.keys.grace(room, peerId)],
-          [peerId, node, String(this.options.resumeWindowMs)],
-        )) as string | null;
-        if (raw)
-          await this.redis.commands.pExpire(
-            this.keys.session((JSON.parse(raw) as Seat).session.sessionId),
-            this.options.resumeWindowMs,
-          );
-        continue;
-      }
-      await this.leave(room, peerId, 'timeout');
-    }
-  }
-
-  /**
-   * Redis is back, possibly empty (restarted without persistence, or a promoted replica that missed the
-   * last writes): re-seat our members and their sessions from our own view, so rooms converge to the
-   * connections that actually exist.
-   */
-  private async reassert(): Promise<void> {
-    if (this.local.size === 0 || this.closed) return;
-    this.options.log.info({ members: this.local.size }, 'redis ready: re-asserting presence');
-    try {
-      const c = this.redis.commands;
-      await Promise.all(
-        [...this.local].flatMap(([peerId, { room, seat }]) => [
-          c.hSet(this.keys.seats(room), peerId, JSON.stringify(seat)),
-          c.hSet(this.keys.nodes(room), peerId, this.nodeId),
-          c.set(this.keys.alive(room, peerId), this.nodeId, { PX: this.presenceTtlMs }),
-          c.set(this.keys.session(seat.session.sessionId), JSON.stringify(seat.session), {
-            PX: this.presenceTtlMs + this.options.resumeWindowMs,
-          }),
-        ]),
-      );
-    } catch (err) {
-      this.options.log.warn({ err }, 're-asserting presence failed; the next maintenance retries');
     }
   }
 }

@@ -45,7 +45,10 @@ export interface BusRedis {
   run(s: Script, keys: string[], args: string[]): Promise<unknown>;
   connect(): Promise<void>;
   isReady(): boolean;
-  /** Called each time a connection (re)becomes ready: after a restart or a failover, Redis may have lost writes. */
+  /**
+   * Called each time a connection becomes ready again after it was lost: after a restart or a failover,
+   * Redis may have lost writes, and frames published while a shard channel moved went to mailboxes.
+   */
   onReady(handler: () => void): void;
   sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
   sUnsubscribe(channel: string): Promise<void>;
@@ -93,7 +96,13 @@ function standalone(url: string, log: Logger): BusRedis {
       await Promise.all([client.connect(), subscriber.connect()]);
     },
     isReady: () => client.isReady && subscriber.isReady,
-    onReady: (handler) => void client.on('ready', handler),
+    onReady: (handler) => {
+      let first = true;
+      client.on('ready', () => {
+        if (first) first = false;
+        else handler();
+      });
+    },
     sSubscribe: (channel, listener) => subscriber.sSubscribe(channel, listener),
     sUnsubscribe: (channel) => subscriber.sUnsubscribe(channel),
     async *scan(pattern) {
@@ -129,7 +138,17 @@ function cluster(nodes: string[], log: Logger): BusRedis {
       await c.connect();
     },
     isReady: () => c.isReady,
-    onReady: (handler) => void c.on('node-ready', handler),
+    // Every new node client (a shard's subscriber included) reports ready; only one after a lost
+    // connection means something may have been lost.
+    onReady: (handler) => {
+      let troubled = false;
+      c.on('node-reconnecting', () => (troubled = true));
+      c.on('node-ready', () => {
+        if (!troubled) return;
+        troubled = false;
+        handler();
+      });
+    },
     sSubscribe: (channel, listener) => c.sSubscribe(channel, listener),
     sUnsubscribe: (channel) => c.sUnsubscribe(channel),
     async *scan(pattern) {

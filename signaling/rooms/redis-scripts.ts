@@ -146,3 +146,17 @@ return raw`);
 export const REVOKE_SCRIPT = script(`
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('SPUBLISH', ARGV[3], ARGV[2])`);
+
+/**
+ * Put back a seat this instance holds, after Redis came back possibly without it (a restart without
+ * persistence, or a promoted replica that missed the last writes): restore it when missing, reclaim it
+ * when it is ours (same session), never take it from a newer session. KEYS seats, nodes, alive.
+ * ARGV peerId, seat, nodeId, sessionId, presenceTtlMs. Returns 1 when the seat is ours.
+ */
+export const REASSERT_SCRIPT = script(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if raw and cjson.decode(raw).session.sessionId ~= ARGV[4] then return 0 end
+if not raw then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5])
+return 1`);
