@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
-import { startScript, type Proc } from '../test-support/processes.js';
+import { ROOT, startNode, startScript, type Proc } from '../test-support/processes.js';
 
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0000';
 
@@ -27,8 +27,16 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-async function boot(script: string, args: string[]): Promise<{ proc: Proc; port: number }> {
-  const proc = startScript(script, args, { NODE_ENV: 'production' });
+async function boot(
+  script: string,
+  args: string[],
+  nodeArgs: string[],
+): Promise<{ proc: Proc; port: number }> {
+  const env = { NODE_ENV: 'production' };
+  const proc =
+    nodeArgs.length > 0
+      ? startNode(ROOT, [...nodeArgs, '--import', 'tsx', script, ...args], env)
+      : startScript(script, args, env);
   const m = await proc.waitFor(/READY (\d+)/, 30_000);
   return { proc, port: Number(m[1]) };
 }
@@ -45,10 +53,12 @@ function opened(ws: WebSocket): Promise<void> {
   });
 }
 
-export async function startTarget(name: Target['name']): Promise<Target> {
+/** `nodeArgs`: flags for the server's node (e.g. `--cpu-prof`), for profiling it under the same load. */
+export async function startTarget(name: Target['name'], nodeArgs: string[] = []): Promise<Target> {
   const { proc, port } = await boot(
     name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
     name === 'ours' ? [JWT_SECRET] : [],
+    nodeArgs,
   );
   const pid = proc.child.pid!;
   const stop = async () => {

@@ -28,7 +28,6 @@ import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
 import { MetricsListener } from './metrics-listener.js';
 import { TelemetryIntake } from './client-telemetry.js';
-import { timeSignals, withArrival } from './signal-timing.js';
 
 export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
 
@@ -105,16 +104,14 @@ export class SignalingServer {
       },
       { processMetrics: deps.processMetrics ?? false },
     );
-    this.bus = timeSignals(
+    this.bus =
       deps.bus ??
-        new MemoryBus({
-          nodeId: config.nodeId,
-          resumeWindowMs: config.resumeWindowMs,
-          mailboxSize: MAILBOX_SIZE,
-          clock,
-        }),
-      this.metrics.signalRelay,
-    );
+      new MemoryBus({
+        nodeId: config.nodeId,
+        resumeWindowMs: config.resumeWindowMs,
+        mailboxSize: MAILBOX_SIZE,
+        clock,
+      });
     this.revocations = new Revocations(clock);
     this.bus.onRevoked((r) => this.applyRevocation(r));
     this.metricsListener =
@@ -211,7 +208,7 @@ export class SignalingServer {
       clockSkewSec: config.jwt.clockSkewSec,
       metrics: this.metrics,
       log: this.log,
-      onMessage: (c, message) => withArrival(performance.now(), () => this.dispatcher.dispatch(c, message)),
+      onMessage: (c, message, arrivedAt) => this.dispatcher.dispatch(c, message, arrivedAt),
     };
     const adminContext = {
       bus: this.bus,
