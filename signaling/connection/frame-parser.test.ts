@@ -211,7 +211,7 @@ describe('the frame parser', () => {
       if (fast.ok) fastAccepted++;
     }
     // The mutations cover both sides of the line.
-    expect(fastAccepted).toBeGreaterThan(300);
+    expect(fastAccepted).toBeGreaterThan(100);
     expect(fastAccepted).toBeLessThan(9_500);
   });
 
