@@ -31,11 +31,12 @@ async function boot(
   script: string,
   args: string[],
   nodeArgs: string[],
+  root: string,
 ): Promise<{ proc: Proc; port: number }> {
   const env = { NODE_ENV: 'production' };
   const proc =
-    nodeArgs.length > 0
-      ? startNode(ROOT, [...nodeArgs, '--import', 'tsx', script, ...args], env)
+    nodeArgs.length > 0 || root !== ROOT
+      ? startNode(root, [...nodeArgs, '--import', 'tsx', script, ...args], env)
       : startScript(script, args, env);
   const m = await proc.waitFor(/READY (\d+)/, 30_000);
   return { proc, port: Number(m[1]) };
@@ -53,12 +54,20 @@ function opened(ws: WebSocket): Promise<void> {
   });
 }
 
-/** `nodeArgs`: flags for the server's node (e.g. `--cpu-prof`), for profiling it under the same load. */
-export async function startTarget(name: Target['name'], nodeArgs: string[] = []): Promise<Target> {
+/**
+ * `nodeArgs`: flags for the server's node (e.g. `--cpu-prof`), for profiling it under the same load;
+ * `root`: another checkout of this repository whose server to start (a before/after comparison).
+ */
+export async function startTarget(
+  name: Target['name'],
+  nodeArgs: string[] = [],
+  root: string = ROOT,
+): Promise<Target> {
   const { proc, port } = await boot(
     name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
     name === 'ours' ? [JWT_SECRET] : [],
     nodeArgs,
+    root,
   );
   const pid = proc.child.pid!;
   const stop = async () => {
