@@ -264,7 +264,9 @@ function objectCheck(node: Node): Check | null | undefined {
     if (!isPlainObject(v)) return true;
     for (const k of req) if (!Object.hasOwn(v, k)) return false;
     for (const k in v) {
-      if (!Object.hasOwn(v, k)) continue;
+      // JSON.parse makes `__proto__` an own key; zod's record output drops it (assigning it sets a
+      // prototype), so a frame carrying one is left to zod rather than passed on as it came.
+      if (!Object.hasOwn(v, k) || k === '__proto__') return false;
       const own = props.get(k);
       if (own) {
         if (!own(v[k])) return false;
