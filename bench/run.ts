@@ -8,7 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { BROWSER_BUNDLE_BUDGET_BYTES, bundleSizes } from './bundle-size.js';
-import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
+import { bareRtcSetup, bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
+import { callSetupTimeline, formatTimeline } from './call-setup-timeline.js';
 import {
   SECRET as RELAY_SECRET,
   relayLoad,
@@ -387,6 +388,17 @@ async function main(): Promise<void> {
     () => sdkCallSetup(SETUP_RUNS),
     () => bareSimplePeerSetup(SETUP_RUNS),
   );
+  // issue 13: the SDK's links are RTCPeerConnections of its own now, so their floor is a bare pair of those
+  // (same wrtc, in process, a negotiated channel as the SDK's); and where the time of one setup goes.
+  await pairedFns(
+    'call setup, connect() to first data-channel message (direct), against RTCPeerConnection',
+    'ms',
+    'lower',
+    'bare RTCPeerConnection pair, in-process',
+    () => sdkCallSetup(SETUP_RUNS),
+    () => bareRtcSetup(SETUP_RUNS),
+  );
+  for (const line of formatTimeline(await callSetupTimeline())) note(line);
 
   await relayCallSetup();
   const coturn = await startCoturn();

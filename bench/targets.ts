@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
-import { startScript, type Proc } from '../test-support/processes.js';
+import { ROOT, startNode, startScript, type Proc } from '../test-support/processes.js';
 
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0000';
 
@@ -28,8 +28,17 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-export async function boot(script: string, args: string[]): Promise<{ proc: Proc; port: number }> {
-  const proc = startScript(script, args, { NODE_ENV: 'production' });
+export async function boot(
+  script: string,
+  args: string[],
+  nodeArgs: string[] = [],
+  root: string = ROOT,
+): Promise<{ proc: Proc; port: number }> {
+  const env = { NODE_ENV: 'production' };
+  const proc =
+    nodeArgs.length > 0 || root !== ROOT
+      ? startNode(root, [...nodeArgs, '--import', 'tsx', script, ...args], env)
+      : startScript(script, args, env);
   const m = await proc.waitFor(/READY (\d+)/, 30_000);
   return { proc, port: Number(m[1]) };
 }
@@ -48,12 +57,21 @@ export function opened(ws: WebSocket): Promise<void> {
 
 /**
  * Start ours or the bare relay. `serverArgs` go to ours after the JWT secret (bench/servers/signaling-server.ts:
- * a Redis URL, a node id and a key prefix, to run it as one instance of a cluster).
+ * a Redis URL, a node id and a key prefix, to run it as one instance of a cluster). `nodeArgs`: flags for the
+ * server's node (e.g. `--cpu-prof`), for profiling it under the same load; `root`: another checkout of this
+ * repository whose server to start (a before/after comparison).
  */
-export async function startTarget(name: 'ours' | 'bare-ws', serverArgs: string[] = []): Promise<Target> {
+export async function startTarget(
+  name: 'ours' | 'bare-ws',
+  serverArgs: string[] = [],
+  nodeArgs: string[] = [],
+  root: string = ROOT,
+): Promise<Target> {
   const { proc, port } = await boot(
     name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
     name === 'ours' ? [JWT_SECRET, ...serverArgs] : [],
+    nodeArgs,
+    root,
   );
   const pid = proc.child.pid!;
   const stop = async () => {

@@ -76,6 +76,11 @@ export const signalingEnv = {
   JWT_AUDIENCE: key(z.string().min(1), 'required `aud` claim', { default: 'relay-platform' }),
   JWT_ISSUER: key(z.string().min(1), 'required `iss` claim', { default: 'relay-platform' }),
   JWT_CLOCK_SKEW_S: key(int(0, 300), 'tolerated clock skew for exp/nbf, seconds', { default: '30' }),
+  JWT_CACHE_SIZE: key(
+    int(0, 1_000_000),
+    'verified client tokens remembered until they expire (a reconnect skips the signature check), entries; 0 off',
+    { default: '10000' },
+  ),
   ALLOWED_ORIGINS: key(
     origins,
     'browser Origins allowed to connect (https://app.example.com), comma-separated; * for any',
@@ -246,6 +251,8 @@ export interface SignalingConfig {
     audience: string;
     issuer: string;
     clockSkewSec: number;
+    /** Verified tokens remembered (`auth/token-verifier.ts`), entries; 0 turns the cache off. */
+    cacheSize: number;
     /** True when the secret was generated at start (development default). */
     generated: boolean;
   };
@@ -340,6 +347,7 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
       audience: e.JWT_AUDIENCE!,
       issuer: e.JWT_ISSUER!,
       clockSkewSec: e.JWT_CLOCK_SKEW_S!,
+      cacheSize: e.JWT_CACHE_SIZE!,
       generated: jwtGenerated,
     },
     allowedOrigins: e.ALLOWED_ORIGINS && e.ALLOWED_ORIGINS.length > 0 ? e.ALLOWED_ORIGINS : null,
