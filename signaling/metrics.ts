@@ -85,7 +85,13 @@ export class SignalingMetrics {
 
   /** `gauges` are read at scrape time, so they are never stale and cost nothing per event. */
   constructor(
-    gauges: { connections: () => number; rooms: () => number; relays?: () => readonly RelayGaugeSource[] },
+    gauges: {
+      connections: () => number;
+      rooms: () => number;
+      relays?: () => readonly RelayGaugeSource[];
+      /** Admission control's counts since start (connection/admission.ts). */
+      admission?: () => { admitted: number; refused: number };
+    },
     options: { processMetrics?: boolean } = {},
   ) {
     new Gauge({
@@ -104,6 +110,22 @@ export class SignalingMetrics {
         this.set(gauges.rooms());
       },
     });
+    const admission = gauges.admission;
+    if (admission) {
+      // Counted by admission control itself (one owner); read here at scrape time.
+      new Counter({
+        name: 'signaling_admissions_total',
+        help: 'Upgrades past the cheap checks, by admission control result (admitted, refused: 503 server_busy)',
+        labelNames: ['result'] as const,
+        registers: [this.registry],
+        collect() {
+          const { admitted, refused } = admission();
+          this.reset();
+          this.inc({ result: 'admitted' }, admitted);
+          this.inc({ result: 'refused' }, refused);
+        },
+      });
+    }
     const relays = gauges.relays;
     if (relays) {
       new Gauge({
