@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BROWSER_BUNDLE_BUDGET_BYTES, bundleSizes } from './bundle-size.js';
 import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
+import { connectionsPerGiBNote } from './connections-per-gib.js';
 import {
   SECRET as RELAY_SECRET,
   relayLoad,
@@ -349,6 +350,7 @@ async function main(): Promise<void> {
     'bare ws server',
     async (t) => (await connections(t, IDLE_CONNECTIONS)).bytesPerConnection,
   );
+  note(connectionsPerGiBNote(rows.at(-1)!));
   await paired(
     'accepts per second (handshake, auth, join)',
     'conn/s',

@@ -110,6 +110,22 @@ export class SignalingMetrics {
         this.set(gauges.rooms());
       },
     });
+    // What one connection costs: the process's growth since this registry was made (before the first
+    // connection), divided by the connections open now. Read at scrape time only (memoryUsage() walks the
+    // heap spaces); 0 with no connection.
+    const baseline = process.memoryUsage();
+    new Gauge({
+      name: 'signaling_memory_per_connection_bytes',
+      help: 'Process memory grown since start per open connection: rss (resident) and heap (V8 heap used)',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        const n = gauges.connections();
+        const now = process.memoryUsage();
+        this.set({ kind: 'rss' }, n > 0 ? Math.max(0, now.rss - baseline.rss) / n : 0);
+        this.set({ kind: 'heap' }, n > 0 ? Math.max(0, now.heapUsed - baseline.heapUsed) / n : 0);
+      },
+    });
     const admission = gauges.admission;
     if (admission) {
       // Counted by admission control itself (one owner); read here at scrape time.
