@@ -63,3 +63,42 @@ export async function bareSimplePeerSetup(runs: number, config?: RTCConfiguratio
   }
   return round(median(samples), 1);
 }
+
+/**
+ * The floor for the SDK as it is now (its links are RTCPeerConnections of its own, `sdk/peer/rtc-link.ts`,
+ * not simple-peer): two bare RTCPeerConnections on the same @roamhq/wrtc, in this process, with the same
+ * ICE servers, trickling candidates to each other by function call, and one negotiated data channel as the
+ * SDK's reliable channel is (so no in-band channel-open round trip either side). From the creation of the
+ * pair to the first message at the answerer.
+ */
+export async function bareRtcSetup(runs: number, config: RTCConfiguration = {}): Promise<number> {
+  const Pc = wrtc.RTCPeerConnection;
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const a = new Pc(config);
+    const b = new Pc(config);
+    const trickle = (from: RTCPeerConnection, to: RTCPeerConnection) =>
+      from.addEventListener('icecandidate', (e) => {
+        if (e.candidate) void to.addIceCandidate(e.candidate).catch(() => undefined);
+      });
+    trickle(a, b);
+    trickle(b, a);
+    const ca = a.createDataChannel('first', { negotiated: true, id: 0 });
+    const cb = b.createDataChannel('first', { negotiated: true, id: 0 });
+    const got = new Promise<number>((resolve) => {
+      cb.onmessage = () => resolve(performance.now() - t0);
+    });
+    ca.onopen = () => ca.send('first');
+    const offer = await a.createOffer();
+    await a.setLocalDescription(offer);
+    await b.setRemoteDescription(offer);
+    const answer = await b.createAnswer();
+    await b.setLocalDescription(answer);
+    await a.setRemoteDescription(answer);
+    samples.push(await got);
+    a.close();
+    b.close();
+  }
+  return round(median(samples), 1);
+}

@@ -12,7 +12,7 @@ import { connect as tlsConnect } from 'node:tls';
 import wrtc from '@roamhq/wrtc';
 import { selfSignedCertificate } from '../turn/relay/self-signed.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
-import { freeTcpPort, freeUdpPort, startScript } from '../test-support/processes.js';
+import { freeTcpPort, freeUdpTcpPort, startScript } from '../test-support/processes.js';
 import { findTool } from '../test-support/tools.js';
 import { cpuSeconds } from './targets.js';
 import { percentile, round } from './stats.js';
@@ -91,7 +91,7 @@ function tlsHandshake(port: number, timeoutMs: number): Promise<'ok' | 'refused'
  * handshake there succeeds, so the TLS figure runs as soon as the relay serves TLS and is skipped before.
  */
 export async function startBundled(): Promise<RunningRelay> {
-  const port = await freeUdpPort();
+  const port = await freeUdpTcpPort();
   const tlsPort = await freeTcpPort();
   const { certFile, keyFile } = benchCertificateFiles();
   const p = startScript('turn/main.ts', [], {
@@ -121,7 +121,7 @@ export async function startBundled(): Promise<RunningRelay> {
 export async function startCoturn(): Promise<RunningRelay | null> {
   const bin = findTool('turnserver');
   if (!bin) return null;
-  const port = await freeUdpPort();
+  const port = await freeUdpTcpPort();
   const tlsPort = await freeTcpPort();
   const { certFile, keyFile } = benchCertificateFiles();
   const child = spawn(

@@ -1,13 +1,15 @@
 /**
  * `npm run bench [-- --quick]`: every figure beside the reference a user would pick instead, measured in
- * the same run, repeated, medians reported with pair-by-pair ratios. Writes bench/results/latest.json.
+ * the same run, repeated, medians reported with pair-by-pair ratios. Writes bench/results/latest.json
+ * (or `--out <file>`); `--node <path|lts>` runs it all on another Node (bench/node-choice.ts).
  * Reports; never passes or fails on speed.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { dirname, relative } from 'node:path';
 import { BROWSER_BUNDLE_BUDGET_BYTES, bundleSizes } from './bundle-size.js';
-import { bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
+import { bareRtcSetup, bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
+import { callSetupTimeline, formatTimeline } from './call-setup-timeline.js';
 import { connectionsPerGiBNote } from './connections-per-gib.js';
 import {
   SECRET as RELAY_SECRET,
@@ -23,17 +25,23 @@ import type { TurnTransport } from '../test-support/turn-client.js';
 import { loadTurnConfig } from '../turn/config.js';
 import { mintTurnCredential } from '../turn/credentials/rest-credentials.js';
 import { startRelay } from '../turn/relay/start-relay.js';
-import { freeUdpPort } from '../test-support/processes.js';
+import { freeUdpTcpPort } from '../test-support/processes.js';
 import { TEST_TURN_SECRET } from '../test-support/signaling.js';
 import { connections, fanOut, latency, startTarget, throughput } from './signaling-relay.js';
 import type { Target } from './targets.js';
+import { PEERJS_REFERENCE_NAME, startPeerjsTarget } from './peerjs-target.js';
 import { median, round } from './stats.js';
+import { crossInstanceFigures } from './cross-instance.js';
+import { benchOptions, rerunOn } from './node-choice.js';
+
+const options = benchOptions(process.argv.slice(2));
+if (options.node) process.exit(await rerunOn(options.node, options.forward));
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 1 : 3;
 const SECONDS = quick ? 1 : 3;
 const IDLE_CONNECTIONS = quick ? 1000 : 10_000;
-const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+const RESULTS = options.out;
 
 interface Row {
   figure: string;
@@ -87,7 +95,10 @@ function record(
   );
 }
 
-/** Run ours and the reference alternately `REPEATS` times; ratio per pair, medians of all. */
+/**
+ * Run ours, the bare ws relay and the PeerJS server in turn `REPEATS` times; one row per reference, ratio
+ * per pair (each reference against the ours run of the same round), medians of all.
+ */
 async function paired(
   figure: string,
   unit: string,
@@ -97,12 +108,14 @@ async function paired(
 ): Promise<void> {
   const ours: number[] = [];
   const ref: number[] = [];
+  const peerjs: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
-    for (const [name, into] of [
-      ['ours', ours],
-      ['bare-ws', ref],
+    for (const [start, into] of [
+      [() => startTarget('ours'), ours],
+      [() => startTarget('bare-ws'), ref],
+      [startPeerjsTarget, peerjs],
     ] as const) {
-      const target = await startTarget(name);
+      const target = await start();
       try {
         into.push(await measure(target));
       } finally {
@@ -111,11 +124,12 @@ async function paired(
     }
   }
   record({ figure, unit, better, referenceName }, ours, ref);
+  record({ figure, unit, better, referenceName: PEERJS_REFERENCE_NAME }, ours, peerjs);
 }
 
 /** Call setup with relay-only policy through the bundled relay: SDK peers and the bare pair on the same relay. */
 async function relayCallSetup(): Promise<void> {
-  const port = await freeUdpPort();
+  const port = await freeUdpTcpPort();
   const relay = await startRelay({
     ...loadTurnConfig({
       TURN_PORT: String(port),
@@ -318,7 +332,7 @@ async function main(): Promise<void> {
     `bench ${quick ? '(quick) ' : ''}on ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}\n`,
   );
   process.stderr.write(
-    `command: npm run bench${quick ? ' -- --quick' : ''}; repetitions ${REPEATS}, ${SECONDS}s per load phase\n`,
+    `command: npm run bench${options.forward.length ? ` -- ${options.forward.join(' ')}` : ''}; repetitions ${REPEATS}, ${SECONDS}s per load phase\n`,
   );
   await bundleFigures();
 
@@ -365,6 +379,8 @@ async function main(): Promise<void> {
     'bare ws relay',
     async (t) => (await fanOut(t)).lastReceiverMsMedian,
   );
+  // Two instances through one redis-server: ours on the Redis bus beside socket.io's Redis adapter.
+  await crossInstanceFigures({ repeats: REPEATS, seconds: SECONDS, record, note });
 
   await pairedFns(
     'call setup, connect() to first data-channel message (direct)',
@@ -374,6 +390,17 @@ async function main(): Promise<void> {
     () => sdkCallSetup(SETUP_RUNS),
     () => bareSimplePeerSetup(SETUP_RUNS),
   );
+  // issue 13: the SDK's links are RTCPeerConnections of its own now, so their floor is a bare pair of those
+  // (same wrtc, in process, a negotiated channel as the SDK's); and where the time of one setup goes.
+  await pairedFns(
+    'call setup, connect() to first data-channel message (direct), against RTCPeerConnection',
+    'ms',
+    'lower',
+    'bare RTCPeerConnection pair, in-process',
+    () => sdkCallSetup(SETUP_RUNS),
+    () => bareRtcSetup(SETUP_RUNS),
+  );
+  for (const line of formatTimeline(await callSetupTimeline())) note(line);
 
   await relayCallSetup();
   const coturn = await startCoturn();
@@ -395,12 +422,12 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`\n${table}\n`);
   if (notes.length) process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-  mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+  mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(
     RESULTS,
     JSON.stringify({ machine, quick, repeats: REPEATS, seconds: SECONDS, rows, notes }, null, 2),
   );
-  process.stdout.write(`\nresults written to bench/results/latest.json\n`);
+  process.stdout.write(`\nresults written to ${relative(process.cwd(), RESULTS)}\n`);
 }
 
 await main();

@@ -1,11 +1,12 @@
 /**
- * The two servers every signaling figure is taken on, in child processes of their own: ours and the bare
- * `ws` relay. A client abstraction hides the difference (token + join vs ?id=).
+ * The servers every signaling figure is taken on, in child processes of their own: ours, the bare `ws`
+ * relay and the PeerJS server (`bench/peerjs-target.ts`). A client abstraction hides the difference
+ * (token + join vs ?id= vs PeerJS's id, token and key).
  */
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { mintDevToken } from '../signaling/auth/token-verifier.js';
-import { startScript, type Proc } from '../test-support/processes.js';
+import { ROOT, startNode, startScript, type Proc } from '../test-support/processes.js';
 
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0000';
 
@@ -17,7 +18,7 @@ export interface BenchClient {
 }
 
 export interface Target {
-  name: 'ours' | 'bare-ws';
+  name: 'ours' | 'bare-ws' | 'peerjs';
   port: number;
   pid: number;
   connect(user: string, room: string): Promise<BenchClient>;
@@ -27,28 +28,50 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-async function boot(script: string, args: string[]): Promise<{ proc: Proc; port: number }> {
-  const proc = startScript(script, args, { NODE_ENV: 'production' });
+export async function boot(
+  script: string,
+  args: string[],
+  nodeArgs: string[] = [],
+  root: string = ROOT,
+): Promise<{ proc: Proc; port: number }> {
+  const env = { NODE_ENV: 'production' };
+  const proc =
+    nodeArgs.length > 0 || root !== ROOT
+      ? startNode(root, [...nodeArgs, '--import', 'tsx', script, ...args], env)
+      : startScript(script, args, env);
   const m = await proc.waitFor(/READY (\d+)/, 30_000);
   return { proc, port: Number(m[1]) };
 }
 
-function rssOf(pid: number): number {
+export function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-function opened(ws: WebSocket): Promise<void> {
+export function opened(ws: WebSocket): Promise<void> {
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
 }
 
-export async function startTarget(name: Target['name']): Promise<Target> {
+/**
+ * Start ours or the bare relay. `serverArgs` go to ours after the JWT secret (bench/servers/signaling-server.ts:
+ * a Redis URL, a node id and a key prefix, to run it as one instance of a cluster). `nodeArgs`: flags for the
+ * server's node (e.g. `--cpu-prof`), for profiling it under the same load; `root`: another checkout of this
+ * repository whose server to start (a before/after comparison).
+ */
+export async function startTarget(
+  name: 'ours' | 'bare-ws',
+  serverArgs: string[] = [],
+  nodeArgs: string[] = [],
+  root: string = ROOT,
+): Promise<Target> {
   const { proc, port } = await boot(
     name === 'ours' ? 'bench/servers/signaling-server.ts' : 'bench/servers/bare-ws-relay.ts',
-    name === 'ours' ? [JWT_SECRET] : [],
+    name === 'ours' ? [JWT_SECRET, ...serverArgs] : [],
+    nodeArgs,
+    root,
   );
   const pid = proc.child.pid!;
   const stop = async () => {

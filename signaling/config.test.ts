@@ -88,3 +88,23 @@ describe('production checks and the metrics listener', () => {
     );
   });
 });
+
+describe('Redis bus config', () => {
+  it('takes cluster seed nodes as host:port or URLs, and refuses them beside REDIS_URL or malformed', () => {
+    expect(
+      load({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-1.internal:7001,rediss://r2:7002' }).redis,
+    ).toEqual({
+      clusterNodes: ['10.0.0.1:7000', 'redis-1.internal:7001', 'rediss://r2:7002'],
+      prefix: 'rp:',
+      presenceTtlMs: 15000,
+    });
+    expect(load({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis?.url).toBe('redis://127.0.0.1:6379');
+    expect(load({}).redis).toBeNull();
+    expect(keyOf({ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_URL: 'redis://127.0.0.1:6379' })).toBe(
+      'REDIS_CLUSTER_NODES',
+    );
+    expect(keyOf({ REDIS_CLUSTER_NODES: '10.0.0.1' })).toBe('REDIS_CLUSTER_NODES');
+    expect(keyOf({ REDIS_CLUSTER_NODES: ' , ' })).toBe('REDIS_CLUSTER_NODES');
+    expect(signalingEnvDocs().find((d) => d.key === 'REDIS_CLUSTER_NODES')?.description).toMatch(/host:port/);
+  });
+});

@@ -76,6 +76,11 @@ export const signalingEnv = {
   JWT_AUDIENCE: key(z.string().min(1), 'required `aud` claim', { default: 'relay-platform' }),
   JWT_ISSUER: key(z.string().min(1), 'required `iss` claim', { default: 'relay-platform' }),
   JWT_CLOCK_SKEW_S: key(int(0, 300), 'tolerated clock skew for exp/nbf, seconds', { default: '30' }),
+  JWT_CACHE_SIZE: key(
+    int(0, 1_000_000),
+    'verified client tokens remembered until they expire (a reconnect skips the signature check), entries; 0 off',
+    { default: '10000' },
+  ),
   ALLOWED_ORIGINS: key(
     origins,
     'browser Origins allowed to connect (https://app.example.com), comma-separated; * for any',
@@ -210,6 +215,22 @@ export const signalingEnv = {
     'run the room bus on Redis (redis://host:port) so several instances serve one room',
     { defaultText: 'none: rooms in memory, one instance' },
   ),
+  REDIS_CLUSTER_NODES: key(
+    csv.pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(rediss?:\/\/\S+|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})$/,
+              'each entry must be host:port or a redis:// or rediss:// URL',
+            ),
+        )
+        .min(1, 'must name at least one node (host:port, comma-separated)'),
+    ),
+    'run the room bus on a Redis Cluster (Redis 7+): seed nodes, host:port comma-separated; the rest are discovered. Instead of REDIS_URL',
+    { defaultText: 'none' },
+  ),
   REDIS_PREFIX: key(
     z.string().regex(/^[\w:.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ : . -'),
     'prefix of Redis keys and channels',
@@ -251,6 +272,8 @@ export interface SignalingConfig {
     audience: string;
     issuer: string;
     clockSkewSec: number;
+    /** Verified tokens remembered (`auth/token-verifier.ts`), entries; 0 turns the cache off. */
+    cacheSize: number;
     /** True when the secret was generated at start (development default). */
     generated: boolean;
   };
@@ -286,7 +309,8 @@ export interface SignalingConfig {
     probe: { intervalMs: number; timeoutMs: number; failureThreshold: number };
   };
   devTokens: boolean;
-  redis: { url: string; prefix: string; presenceTtlMs: number } | null;
+  /** The Redis bus: a single Redis (`url`) or a cluster (`clusterNodes`); null keeps rooms in memory. */
+  redis: { url?: string; clusterNodes?: string[]; prefix: string; presenceTtlMs: number } | null;
 }
 
 export type SignalingConfigOverrides = {
@@ -323,6 +347,8 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     throw new ConfigError('TURN_PROBE_INTERVAL_MS', 'must be 0 (off) or at least 100');
   if (e.TURN_PROBE_INTERVAL_MS! > 0 && e.TURN_PROBE_TIMEOUT_MS! >= e.TURN_PROBE_INTERVAL_MS!)
     throw new ConfigError('TURN_PROBE_TIMEOUT_MS', 'must be shorter than TURN_PROBE_INTERVAL_MS');
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES)
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
   if ((e.RATE_LIMIT_BURST ?? 1) < 1) throw new ConfigError('RATE_LIMIT_BURST', 'must be at least 1');
 
   const jwtGenerated = !e.JWT_SECRET && !e.JWT_PUBLIC_KEY;
@@ -346,6 +372,7 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
       audience: e.JWT_AUDIENCE!,
       issuer: e.JWT_ISSUER!,
       clockSkewSec: e.JWT_CLOCK_SKEW_S!,
+      cacheSize: e.JWT_CACHE_SIZE!,
       generated: jwtGenerated,
     },
     allowedOrigins: e.ALLOWED_ORIGINS && e.ALLOWED_ORIGINS.length > 0 ? e.ALLOWED_ORIGINS : null,
@@ -385,9 +412,11 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     // With a real secret the route would mint real tokens for anyone: only an explicit DEV_TOKENS=true
     // turns it on then (main.ts logs that loudly).
     devTokens: e.DEV_TOKENS ?? (!production && jwtGenerated),
-    redis: e.REDIS_URL
-      ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX!, presenceTtlMs: e.PRESENCE_TTL_MS! }
-      : null,
+    redis: e.REDIS_CLUSTER_NODES
+      ? { clusterNodes: e.REDIS_CLUSTER_NODES, prefix: e.REDIS_PREFIX!, presenceTtlMs: e.PRESENCE_TTL_MS! }
+      : e.REDIS_URL
+        ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX!, presenceTtlMs: e.PRESENCE_TTL_MS! }
+        : null,
   };
 }
 

@@ -12,7 +12,11 @@ import { pino, type Logger } from 'pino';
 import { formatHelp, reportConfigError as configError } from '../config/env-table.js';
 import { listenFailure } from '../config/listen-errors.js';
 import { ConfigError, loadSignalingConfig, signalingEnvDocs, type SignalingConfig } from './config.js';
+import { systemClock } from '../common/clock.js';
+import { MemoryBus } from './rooms/memory-bus.js';
 import { RedisBus } from './rooms/redis-bus.js';
+import type { RoomBus } from './rooms/room-bus.js';
+import { fetchKeptRevocations, reportRevocations } from './supervised-revocations.js';
 import { MAILBOX_SIZE, SignalingServer, WS_PATH } from './server.js';
 import { bundledTurnUrls } from './ice/ice-servers.js';
 import { registryFromConfig } from './ice/registry-from-config.js';
@@ -225,16 +229,28 @@ async function runSignaling(
   // JSON lines, always: the human banner (announce) is separate and only for a terminal in development.
   const logger = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
   const relay = relayAddress ? bundledRelayOverIpc(relayAddress) : null;
-  let bus: RedisBus | undefined;
+  let bus: RoomBus | undefined;
   if (config.redis) {
-    bus = new RedisBus({
+    const redis = new RedisBus({
       ...config.redis,
       nodeId: config.nodeId,
       resumeWindowMs: config.resumeWindowMs,
       mailboxSize: MAILBOX_SIZE,
       log: logger.child({ component: 'redis-bus' }),
     });
-    await bus.start();
+    await redis.start();
+    bus = redis;
+  } else if (relay) {
+    // Under the supervisor without Redis: a restarted child must still refuse the users revoked before.
+    const memory = new MemoryBus({
+      nodeId: config.nodeId,
+      resumeWindowMs: config.resumeWindowMs,
+      mailboxSize: MAILBOX_SIZE,
+      clock: systemClock,
+    });
+    for (const r of await fetchKeptRevocations()) await memory.revoke(r);
+    reportRevocations((handler) => memory.onRevoked(handler));
+    bus = memory;
   }
   // The bundled relay's load is the share of its allocation quota in use, so it sorts fairly against
   // relays of the same region and weight.

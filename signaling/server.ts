@@ -30,7 +30,6 @@ import { MemoryBus } from './rooms/memory-bus.js';
 import type { RoomBus } from './rooms/room-bus.js';
 import { MetricsListener } from './metrics-listener.js';
 import { TelemetryIntake } from './client-telemetry.js';
-import { timeSignals, withArrival } from './signal-timing.js';
 
 export const WS_PATH = `/${PROTOCOL_VERSION}/ws`;
 
@@ -111,16 +110,14 @@ export class SignalingServer {
       },
       { processMetrics: deps.processMetrics ?? false },
     );
-    this.bus = timeSignals(
+    this.bus =
       deps.bus ??
-        new MemoryBus({
-          nodeId: config.nodeId,
-          resumeWindowMs: config.resumeWindowMs,
-          mailboxSize: MAILBOX_SIZE,
-          clock,
-        }),
-      this.metrics.signalRelay,
-    );
+      new MemoryBus({
+        nodeId: config.nodeId,
+        resumeWindowMs: config.resumeWindowMs,
+        mailboxSize: MAILBOX_SIZE,
+        clock,
+      });
     this.revocations = new Revocations(clock);
     this.bus.onRevoked((r) => this.applyRevocation(r));
     this.metricsListener =
@@ -217,7 +214,7 @@ export class SignalingServer {
       clockSkewSec: config.jwt.clockSkewSec,
       metrics: this.metrics,
       log: this.log,
-      onMessage: (c, message) => withArrival(performance.now(), () => this.dispatcher.dispatch(c, message)),
+      onMessage: (c, message, arrivedAt) => this.dispatcher.dispatch(c, message, arrivedAt),
     };
     const adminContext = {
       bus: this.bus,
@@ -318,7 +315,7 @@ export class SignalingServer {
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const startedAt = performance.now();
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const decision = decideUpgrade(req, {
       path: WS_PATH,
       verifier: this.verifier,
@@ -350,12 +347,14 @@ export class SignalingServer {
     // Count the seat before the handshake completes so a burst cannot exceed the per-IP cap; a handshake
     // that fails gives the seat back when its socket closes.
     this.perIp.set(decision.ip, (this.perIp.get(decision.ip) ?? 0) + 1);
-    let accepted = false;
-    socket.once('close', () => {
-      if (!accepted) this.releaseIp(decision.ip);
-    });
+    const { ip } = decision;
+    const releaseEarly = () => this.releaseIp(ip);
+    socket.once('close', releaseEarly);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      accepted = true;
+      // From here accept()'s close handler gives the seat back. Removing this listener also lets the
+      // request go: it shares this function's closure scope, and would keep `req` (its headers and URL,
+      // about 1 KB) alive for as long as the connection lasts.
+      socket.off('close', releaseEarly);
       this.metrics.accept.observe((performance.now() - startedAt) / 1000);
       this.accept(ws, req, decision.grant, decision.ip);
     });
@@ -442,6 +441,11 @@ export class SignalingServer {
     })();
     return this.closed;
   }
+}
+
+/** A socket 'error' listener shared by every socket (a closure per upgrade would keep its scope alive). */
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -9,6 +9,8 @@
  * It also routes relay-control commands (turn/relay/relay-control.ts) from signaling to the relay: each
  * is validated, forwarded to the running relay child, and revocations are kept until their cutoff passes
  * and replayed to a relay child that (re)starts, so a relay restart does not forget who was revoked.
+ * Without Redis it also keeps signaling's own revocations for a restarted signaling child
+ * (supervised-revocations.ts).
  *
  * Signals: SIGTERM/SIGINT are passed to signaling (which drains), then the relay is stopped; a second
  * signal kills both at once. The children run in their own process groups so that Ctrl-C reaches them
@@ -25,6 +27,11 @@ import {
   parseRelayControlMessage,
   type RelayControlMessage,
 } from '../turn/relay/relay-control.js';
+import {
+  isRevocationEnvelope,
+  KeptRevocations,
+  parseRevocationChildMessage,
+} from './supervised-revocations.js';
 
 /** This entry point again (`main.ts` under tsx, `main.js` once built into dist/). */
 const ENTRY = fileURLToPath(new URL(`./main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
@@ -78,6 +85,8 @@ export function runSupervisor(options: SupervisorOptions): void {
     }
     toRelay(m);
   };
+  /** Signaling's own revocations, kept for a restarted child when there is no Redis to keep them. */
+  const keptRevocations = new KeptRevocations();
   const replayRevocations = () => {
     pruneRevocations();
     for (const [userId, credentialsExpiringBy] of revoked)
@@ -108,6 +117,13 @@ export function runSupervisor(options: SupervisorOptions): void {
     options.log(`supervisor: ${s.name} running (pid ${child.pid ?? '?'})`);
     child.on('message', (m: unknown) => {
       if (s === signaling && isRelayControlEnvelope(m)) return onControl(m);
+      if (s === signaling && isRevocationEnvelope(m)) {
+        const parsed = parseRevocationChildMessage(m);
+        if (!parsed) return options.log('supervisor: malformed revocation message from signaling ignored');
+        const reply = keptRevocations.handle(parsed);
+        if (reply && child.connected) child.send(reply);
+        return;
+      }
       if (!isRelayIpcMessage(m) || s !== relay) return;
       if (m.type === 'relay-ready') {
         replayRevocations();
@@ -124,6 +140,7 @@ export function runSupervisor(options: SupervisorOptions): void {
       s.child = null;
       if (stopping) {
         if (s === signaling && exitCode !== EXIT_CONFIG) exitCode = code ?? 1;
+        if (code !== 0) options.log(`supervisor: ${s.name} stopped with ${signal ?? `code ${code}`}`);
         return finishIfDone();
       }
       if (code === EXIT_CONFIG) {
@@ -157,6 +174,7 @@ export function runSupervisor(options: SupervisorOptions): void {
 
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
+      options.log(`supervisor: second signal (${signal}); killing the children`);
       for (const c of children) c.child?.kill('SIGKILL');
       process.exit(1);
     }

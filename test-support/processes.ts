@@ -122,3 +122,20 @@ export function freeUdpPort(): Promise<number> {
     });
   });
 }
+
+/**
+ * A port free right now on 127.0.0.1 for both UDP and TCP: a relay's TURN_PORT takes both (TURN over
+ * TCP shares the port), and a UDP-only pick can collide with a TCP listener already there.
+ */
+export async function freeUdpTcpPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freeUdpPort();
+    const tcpFree = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (tcpFree) return port;
+  }
+  throw new Error('no port free for both UDP and TCP in 50 tries');
+}

@@ -129,5 +129,14 @@ describe.skipIf(!available)('admin API across instances', () => {
     const back = await TestClient.connect(s1.wsUrl, { token: fresh });
     clients.push(back);
     expect((await back.join('r')).peerId).toBeTruthy();
+    // A revoked token cannot extend a connection opened with a fresh one either; the connection stays.
+    back.send({ type: 'refresh-token', id: 'old', token: oldToken });
+    expect(await back.next('error')).toMatchObject({ code: 'unauthorized', replyTo: 'old' });
+    back.send({
+      type: 'refresh-token',
+      id: 'new',
+      token: s1.token('mallory', ['r'], { issuedAt: revocation.revokedAt + 1, ttlSec: 900 }),
+    });
+    expect(await back.next('token-refreshed')).toMatchObject({ replyTo: 'new' });
   });
 });

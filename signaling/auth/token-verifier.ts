@@ -16,6 +16,12 @@ export interface TokenVerifierOptions {
   clockSkewSec: number;
   /** Clock in ms, injectable for tests. */
   now?: () => number;
+  /**
+   * Verified tokens remembered, so a client that reconnects with the token it has (a resume, a flaky
+   * network) skips the signature check: entries. Default 10 000; 0 turns the cache off. See
+   * {@link VerifiedTokenCache} for what a hit still checks.
+   */
+  cacheSize?: number;
 }
 
 /** What a verified token lets a connection do. */
@@ -77,13 +83,30 @@ export class TokenVerifier {
    */
   private readonly key: KeyObject;
 
+  private readonly cache: VerifiedTokenCache;
+
   constructor(private readonly options: TokenVerifierOptions) {
     this.key = options.key.includes('-----BEGIN')
       ? createPublicKey(options.key)
       : createSecretKey(Buffer.from(options.key, 'utf8'));
+    this.cache = new VerifiedTokenCache(options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE);
   }
 
+  /**
+   * Verify a client token. Revocations are not this method's: callers ask `Revocations` after every
+   * verification, cached or not, so a cached token of a revoked user is refused like any other.
+   */
   verify(token: string): VerifyResult {
+    const { clockSkewSec, now = Date.now } = this.options;
+    const nowSec = Math.floor(now() / 1000);
+    const cached = this.cache.get(token, nowSec, clockSkewSec);
+    if (cached) return { ok: true, grant: cached };
+    const result = this.verifyUncached(token);
+    if (result.ok) this.cache.set(token, result.grant);
+    return result;
+  }
+
+  private verifyUncached(token: string): VerifyResult {
     const payload = this.payload(token);
     if (!payload.ok) return payload;
     const claims = claimsSchema.safeParse(payload.claims);
@@ -132,6 +155,48 @@ export class TokenVerifier {
       return { ok: false, reason: publicReason(err), detail: err instanceof Error ? err.message : 'invalid' };
     }
     return { ok: true, claims: payload };
+  }
+}
+
+/** Entries of the verified-token cache by default. */
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * Tokens that verified, with their grants, keyed by the whole token text (so the header, the claims and
+ * the signature all have to be the very bytes that verified). Only successes are kept, and a hit is
+ * answered only while the token has not expired by the same rule jsonwebtoken applies (`exp` plus the
+ * tolerated skew, checked against the clock at every hit). The audience, issuer, algorithms and key are
+ * the verifier's own and never change under its cache; `nbf` had passed when the token verified and stays
+ * passed. Bounded: past `maxEntries` the oldest entry goes.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, Grant>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  get(token: string, nowSec: number, clockSkewSec: number): Grant | null {
+    const grant = this.entries.get(token);
+    if (!grant) return null;
+    if (nowSec >= grant.expiresAt + clockSkewSec) {
+      this.entries.delete(token);
+      return null;
+    }
+    return grant;
+  }
+
+  set(token: string, grant: Grant): void {
+    if (this.maxEntries <= 0) return;
+    this.entries.delete(token);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done) break;
+      this.entries.delete(oldest.value);
+    }
+    this.entries.set(token, grant);
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 }
 

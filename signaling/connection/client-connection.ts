@@ -1,15 +1,12 @@
 /**
- * One client's WebSocket: size and rate limits, parsing and validation of every inbound frame, sends with a
- * send-buffer limit, and the close path. What a valid message does is the dispatcher's job.
+ * One client's WebSocket: size and rate limits, parsing and validation of every inbound frame
+ * (`frame-parser.ts`), sends with a send-buffer limit, and the close path. What a valid message does is the dispatcher's job.
  */
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import {
   ERROR_CODES,
   ProtocolError,
-  clientMessageSchema,
-  clientMessageTypes,
-  requestIdSchema,
   type ClientMessage,
   type ErrorCode,
   type RequestId,
@@ -20,6 +17,7 @@ import type { Clock } from '../../common/clock.js';
 import type { Frame } from '../rooms/frame.js';
 import type { SignalingMetrics } from '../metrics.js';
 import { TokenBucket } from './token-bucket.js';
+import { parseClientFrame } from './frame-parser.js';
 import type { Beating } from './heartbeat.js';
 import type { RelayHint } from '../ice/ice-servers.js';
 
@@ -38,7 +36,8 @@ export interface ConnectionContext {
   clockSkewSec: number;
   metrics: SignalingMetrics;
   log: Logger;
-  onMessage: (conn: ClientConnection, message: ClientMessage) => void;
+  /** A valid message; `arrivedAt` is when its frame arrived (`performance.now()` ms). */
+  onMessage: (conn: ClientConnection, message: ClientMessage, arrivedAt: number) => void;
 }
 
 /** Membership of the connection, set by the dispatcher on join and cleared on leave. */
@@ -48,7 +47,6 @@ export interface Membership {
   sessionId: string;
 }
 
-const knownTypes = new Set<string>(clientMessageTypes);
 /** At most one rate_limited error per this many ms, so a flood does not turn into an error flood. */
 const RATE_ERROR_INTERVAL_MS = 1000;
 
@@ -124,7 +122,7 @@ export class ClientConnection implements Beating {
       this.context.metrics.errors.inc({ code: 'internal' });
       return;
     }
-    this.context.metrics.messagesOut.inc({ type: frame.type });
+    this.context.metrics.countOut(frame.type);
     // A reader that cannot keep up must not grow our memory without bound (ws buffers without limit).
     if (this.ws.bufferedAmount > this.context.limits.maxBufferedBytes) this.fail('backpressure', true);
   }
@@ -165,13 +163,13 @@ export class ClientConnection implements Beating {
   }
 
   private receive(data: RawData, isBinary: boolean): void {
+    const arrivedAt = performance.now();
     this.alive = true;
     // Every frame costs a token, oversize and malformed ones included: refusing them is work too.
     if (!this.bucket.take()) {
       this.context.metrics.errors.inc({ code: 'rate_limited' });
-      const now = performance.now();
-      if (now - this.lastRateError >= RATE_ERROR_INTERVAL_MS) {
-        this.lastRateError = now;
+      if (arrivedAt - this.lastRateError >= RATE_ERROR_INTERVAL_MS) {
+        this.lastRateError = arrivedAt;
         this.send({ type: 'error', code: 'rate_limited', message: ERROR_CODES.rate_limited.message });
       }
       return;
@@ -179,28 +177,17 @@ export class ClientConnection implements Beating {
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (size > this.context.limits.maxMessageBytes) return this.sendError('payload_too_large');
     if (isBinary) return this.sendError('bad_message', undefined, 'Binary frames are not accepted');
-    let raw: unknown;
+    const text = Buffer.isBuffer(data)
+      ? data.toString('utf8')
+      : Buffer.concat(data as Buffer[]).toString('utf8');
+    const parsed = parseClientFrame(text);
+    if (!parsed.ok) return this.sendError(parsed.code, parsed.replyTo, parsed.detail);
+    const message = parsed.message;
+    this.context.metrics.countIn(message.type);
     try {
-      raw = JSON.parse(
-        Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'),
-      );
-    } catch {
-      return this.sendError('bad_message', undefined, 'Frame is not valid JSON');
-    }
-    const replyTo = requestIdOf(raw);
-    const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
-    if (typeof type !== 'string' || !knownTypes.has(type)) return this.sendError('unknown_type', replyTo);
-    const parsed = clientMessageSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-      return this.sendError('bad_message', replyTo, `${where}${issue?.message ?? 'invalid message'}`);
-    }
-    this.context.metrics.messagesIn.inc({ type: parsed.data.type });
-    try {
-      this.context.onMessage(this, parsed.data);
+      this.context.onMessage(this, message, arrivedAt);
     } catch (err) {
-      this.reportFailure(err, replyTo);
+      this.reportFailure(err, message.id);
     }
   }
 
@@ -210,10 +197,4 @@ export class ClientConnection implements Beating {
     this.log.error({ err }, 'message handling failed');
     this.sendError('internal', replyTo);
   }
-}
-
-function requestIdOf(raw: unknown): RequestId | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const parsed = requestIdSchema.safeParse((raw as { id?: unknown }).id);
-  return parsed.success ? parsed.data : undefined;
 }

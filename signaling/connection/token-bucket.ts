@@ -1,3 +1,6 @@
+/** One shared clock function, not a bound copy per bucket (one bucket per connection). */
+const monotonicNow = (): number => performance.now();
+
 /** Token bucket: `ratePerSecond` sustained, `burst` at once. The clock is injected so tests need not sleep. */
 export class TokenBucket {
   private tokens: number;
@@ -6,7 +9,7 @@ export class TokenBucket {
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
-    private readonly now: () => number = performance.now.bind(performance),
+    private readonly now: () => number = monotonicNow,
   ) {
     this.tokens = burst;
     this.last = now();

@@ -1,10 +1,12 @@
 /**
- * What instances say to each other through Redis, as one validated schema: a frame for peers attached to
- * an instance, an eviction of a seat's holder there, and a revocation for every instance. Whatever arrives
- * on a channel is parsed with these before it is acted on, never cast.
+ * What instances say to each other through Redis, as one validated schema: a frame for peers of a room
+ * attached to an instance, an eviction of a seat's holder there, and a revocation for every instance.
+ * Whatever arrives on a channel is parsed with these before it is acted on, never cast. A deliver message
+ * is written by the routing script (`redis-scripts.ts`) from a head this process builds with
+ * {@link deliverHead}, so both writers stay on this one shape.
  */
 import { z } from 'zod';
-import { serverMessageSchema, type ServerMessageType } from '../protocol/index.js';
+import { roomNameSchema, serverMessageSchema, type ServerMessageType } from '../protocol/index.js';
 import type { Frame } from './frame.js';
 
 const id = z.string().min(1).max(128);
@@ -13,6 +15,8 @@ export const nodeMessageSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('deliver'),
+      /** The room the targets are members of (their mailboxes are the room's). */
+      room: roomNameSchema,
       to: z.array(id).min(1).max(4096),
       /** A packed frame (`frame.ts`). */
       frame: z.string(),
@@ -21,6 +25,7 @@ export const nodeMessageSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('evict'),
+      room: roomNameSchema,
       peerId: id,
       sessionId: id,
       reason: z.enum(['replaced', 'kicked']),
@@ -38,6 +43,15 @@ export const revocationSchema = z
     by: z.string().max(256),
   })
   .strict();
+
+/**
+ * The JSON of a deliver message up to its `to` list, without the closing brace: the routing script appends
+ * `,"to":[…]}` per instance, with peer ids that need no escaping (`[A-Za-z0-9_-]`).
+ */
+export function deliverHead(room: string, packedFrame: string): string {
+  const head = JSON.stringify({ kind: 'deliver', room, frame: packedFrame });
+  return head.slice(0, -1);
+}
 
 const serverTypes = new Set<string>(serverMessageSchema.options.map((o) => o.shape.type.value));
 

@@ -1,26 +1,21 @@
 /**
- * The room bus on Redis, for N signaling instances behind a load balancer. Redis holds membership,
- * sessions, mailboxes and revocations; pub/sub only moves frames and evictions to the instance that holds
- * the target's socket, and revocations to every instance.
+ * The room bus on Redis, for N signaling instances behind a load balancer, on one Redis or on a Redis
+ * Cluster with the same code (`redis-connection.ts`). Redis holds membership, sessions, mailboxes and
+ * revocations; sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7) only moves frames and evictions to the
+ * instance that holds the target's socket, and revocations to every instance.
  *
- * Keys (prefix `rp:` by default):
- *   room:{room}   HASH peerId → {member, session, joinedAt} (what does not change while seated)
- *   node:{room}   HASH peerId → instance holding its connection; '' while suspended
- *   alive:{peer}  the member's instance is alive; refreshed by that instance, expires when it dies
- *   grace:{peer}  a suspended member may still resume until this expires (the one resume window)
- *   mbox:{peer}   LIST of packed frames queued while suspended (bounded)
- *   sess:{id}     a resumable session record; valid while its member still holds the seat
- *   revoked:{user} a revocation, expiring when it ends
- *   channel node:{nodeId}  frames and evictions for that instance, in publish order
- *   channel ctl            revocations, for every instance
- * Delivery order between two peers is kept: one connection's messages are handled in order and published
- * on one Redis connection to one channel.
+ * Key layout: `redis-keys.ts`. A room's keys and its channels share one hash slot, so every script runs on
+ * one primary and rooms spread over the primaries of a cluster, and so does their delivery load: an
+ * instance subscribes to its own channel of a room (`{r<room>}:n:<node>`) while it holds members there,
+ * and a frame for a remote member is one script on the room's primary, which publishes on that channel.
+ * Delivery order between two peers is kept: one connection's messages are handled in order, and go to one
+ * primary (the room's) over one connection, on one channel.
  */
-import { createClient, type RedisClientType } from 'redis';
 import type { Logger } from 'pino';
 import type { Member } from '../protocol/index.js';
-import { every, systemClock, type Clock } from '../../common/clock.js';
+import { systemClock, type Clock } from '../../common/clock.js';
 import {
+  deliverHead,
   nodeMessageSchema,
   packFrame,
   parseWith,
@@ -29,7 +24,20 @@ import {
   type NodeMessage,
 } from './bus-messages.js';
 import type { Frame } from './frame.js';
-import { JOIN_SCRIPT, LEAVE_SCRIPT, SUSPEND_SCRIPT, UPDATE_SCRIPT } from './redis-scripts.js';
+import { connectBusRedis, type BusRedis, type RedisTarget } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
+import { LocalSeats, type LocalSeat, type Seat } from './redis-local-seats.js';
+import { Presence } from './redis-presence.js';
+import {
+  ENQUEUE_SCRIPT,
+  JOIN_SCRIPT,
+  LEAVE_SCRIPT,
+  REVOKE_SCRIPT,
+  ROUTE_SCRIPT,
+  SUSPEND_SCRIPT,
+  TAKE_MAILBOX_SCRIPT,
+  UPDATE_SCRIPT,
+} from './redis-scripts.js';
 import {
   deliverSafely,
   memberUpdatedFrame,
@@ -47,147 +55,164 @@ import {
 } from './room-bus.js';
 
 export interface RedisBusOptions extends BusOptions {
-  url: string;
-  /** Key and channel prefix, so several deployments can share one Redis. */
+  /** A single Redis (`redis://host:port`). Exactly one of `url` and `clusterNodes`. */
+  url?: string;
+  /** Seed nodes of a Redis Cluster (`host:port` or URLs); the client discovers the rest. */
+  clusterNodes?: string[];
+  /** Key and channel prefix, so several deployments can share one Redis. Default `rp:`. */
   prefix?: string;
-  /** How long an instance's liveness key lives without refresh, ms; refreshed every third of it. */
+  /** How long a member's liveness key lives without refresh, ms; refreshed every third of it. Default 15 000. */
   presenceTtlMs?: number;
   log: Logger;
 }
 
-interface Seat {
-  member: Member;
-  session: SessionRecord;
-  joinedAt: number;
-}
-
-interface Local {
-  room: string;
-  seat: Seat;
-  holder: SeatHolder | null;
-  /** Frames that arrived between join and attach (attach flushes the mailbox first, then these). */
-  pending: Frame[] | null;
-}
-
 export class RedisBus implements RoomBus {
   readonly nodeId: string;
-  private readonly client: RedisClientType;
-  private readonly subscriber: RedisClientType;
-  private readonly prefix: string;
+  private readonly redis: BusRedis;
+  private readonly keys: RedisKeys;
   private readonly presenceTtlMs: number;
   private readonly clock: Clock;
-  /** Attached (or attaching) peers of this instance: peerId → seat and delivery. */
-  private readonly local = new Map<string, Local>();
-  /** Rooms where this instance suspended a member, swept until that member's window has passed. */
-  private readonly watched = new Map<string, number>();
+  /** Attached (or attaching) peers of this instance, and the room channels that follow them. */
+  private readonly local: LocalSeats;
+  private readonly presence: Presence;
   private readonly revokedHandlers: Array<(r: Revocation) => void> = [];
-  private readonly stopMaintenance: () => void;
+  /** Revocations already handed to the handlers (`userId revokedAt`), so a re-read repeats none. */
+  private readonly revocationsSeen = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: RedisBusOptions) {
     this.nodeId = options.nodeId;
-    this.prefix = options.prefix ?? 'rp:';
+    this.keys = new RedisKeys(options.prefix ?? 'rp:');
     this.presenceTtlMs = options.presenceTtlMs ?? 15_000;
     this.clock = options.clock ?? systemClock;
-    // Fail fast while Redis is away (no offline queue): callers get an error now, not a hang.
-    this.client = createClient({
-      url: options.url,
-      disableOfflineQueue: true,
-      socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000), connectTimeout: 2000 },
+    const target: RedisTarget | null = options.clusterNodes?.length
+      ? { clusterNodes: options.clusterNodes }
+      : options.url
+        ? { url: options.url }
+        : null;
+    if (!target) throw new Error('RedisBus: give url or clusterNodes');
+    this.redis = connectBusRedis(target, options.log);
+    this.local = new LocalSeats({
+      subscribe: (room) =>
+        this.redis.sSubscribe(this.keys.channel(room, this.nodeId), (raw) => this.receive(raw)),
+      unsubscribe: (room) => this.redis.sUnsubscribe(this.keys.channel(room, this.nodeId)),
+      log: options.log,
     });
-    this.subscriber = this.client.duplicate();
-    for (const c of [this.client, this.subscriber]) {
-      c.on('error', (err: Error) => options.log.warn({ err: err.message }, 'redis error'));
-    }
-    // After Redis comes back (possibly empty), put our members back so presence converges.
-    this.client.on('ready', () => void this.reassert());
-    this.stopMaintenance = every(this.clock, Math.max(100, Math.floor(this.presenceTtlMs / 3)), () => {
-      void this.maintain();
+    this.presence = new Presence({
+      nodeId: this.nodeId,
+      presenceTtlMs: this.presenceTtlMs,
+      resumeWindowMs: options.resumeWindowMs,
+      clock: this.clock,
+      log: options.log,
+      redis: this.redis,
+      keys: this.keys,
+      local: this.local,
+      ready: () => this.ready(),
+      leave: (room, peerId, reason) => this.leave(room, peerId, reason),
+      // Re-read the revocations, so one published while a shard channel was failing over still arrives.
+      onRound: () => this.catchUpRevocations(),
     });
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.client.connect(), this.subscriber.connect()]);
-    await this.subscriber.subscribe(this.key('node', this.nodeId), (raw) => this.receive(raw));
-    await this.subscriber.subscribe(this.key('ctl', ''), (raw) => this.receiveRevocation(raw));
+    await this.redis.connect();
+    await this.redis.sSubscribe(this.keys.control(), (raw) => this.receiveRevocation(raw));
   }
 
   ready(): boolean {
-    return !this.closed && this.client.isReady && this.subscriber.isReady;
+    return !this.closed && this.redis.isReady();
   }
 
   async join(room: string, member: Member, maxSize: number, session: SessionRecord): Promise<JoinOutcome> {
     const seat: Seat = { member, session, joinedAt: this.clock.now() };
     const peerId = member.peerId;
     const previousHere = this.local.get(peerId);
-    // Queue live frames for the peer until attach has flushed its mailbox.
+    // Queue live frames for the peer until attach has flushed its mailbox; listen on our channel of the
+    // room before the seat says we hold it, so no frame published to us can miss.
     this.local.set(peerId, { room, seat, holder: null, pending: [] });
-    const result = (await this.client.eval(JOIN_SCRIPT, {
-      keys: [this.key('room', room), this.key('nodes', room)],
-      arguments: [peerId, JSON.stringify(seat), String(maxSize), this.nodeId],
-    })) as [number, string?, string?];
+    let result: [number, string, string, string[]];
+    try {
+      await this.local.listen(room);
+      result = (await this.redis.run(
+        JOIN_SCRIPT,
+        [
+          this.keys.seats(room),
+          this.keys.nodes(room),
+          this.keys.alive(room, peerId),
+          this.keys.grace(room, peerId),
+        ],
+        [peerId, JSON.stringify(seat), String(maxSize), this.nodeId, String(this.presenceTtlMs)],
+      )) as [number, string, string, string[]];
+    } catch (err) {
+      this.local.restore(peerId, previousHere);
+      throw err;
+    }
     if (result[0] === 0) {
-      if (previousHere) this.local.set(peerId, previousHere);
-      else this.local.delete(peerId);
+      this.local.restore(peerId, previousHere);
       return { ok: false, reason: 'room_full' };
     }
-    await this.client
-      .multi()
-      .set(this.key('alive', peerId), this.nodeId, { PX: this.presenceTtlMs })
-      .del(this.key('grace', peerId))
-      .set(this.key('sess', session.sessionId), JSON.stringify(session), {
-        PX: this.presenceTtlMs + this.options.resumeWindowMs,
-      })
-      .exec();
+    await this.redis.commands.set(this.keys.session(session.sessionId), JSON.stringify(session), {
+      PX: this.presenceTtlMs + this.options.resumeWindowMs,
+    });
     if (result[0] === 2) {
-      const [, node = '', raw = '{}'] = result;
+      const [, node, raw] = result;
       const previous = (JSON.parse(raw) as Seat).session?.sessionId ?? '';
       if (previousHere && previousHere.seat.session.sessionId !== session.sessionId)
         previousHere.holder?.evicted('replaced');
       else if (node !== '' && node !== this.nodeId)
-        await this.tellNode(node, { kind: 'evict', peerId, sessionId: previous, reason: 'replaced' });
+        await this.tellNode(room, node, {
+          kind: 'evict',
+          room,
+          peerId,
+          sessionId: previous,
+          reason: 'replaced',
+        });
     }
-    const others = (await this.seats(room)).filter((s) => s.member.peerId !== peerId).map((s) => s.member);
+    const others = sortSeats(result[3])
+      .filter((s) => s.member.peerId !== peerId)
+      .map((s) => s.member);
     if (result[0] === 1) await this.broadcast(room, peerJoinedFrame(member), peerId);
     return { ok: true, members: others };
   }
 
   async leave(room: string, peerId: string, reason: LeaveReason, sessionId = ''): Promise<boolean> {
-    const removed = (await this.client.eval(LEAVE_SCRIPT, {
-      keys: [
-        this.key('room', room),
-        this.key('nodes', room),
-        this.key('alive', peerId),
-        this.key('grace', peerId),
-        this.key('mbox', peerId),
+    const removed = (await this.redis.run(
+      LEAVE_SCRIPT,
+      [
+        this.keys.seats(room),
+        this.keys.nodes(room),
+        this.keys.alive(room, peerId),
+        this.keys.grace(room, peerId),
+        this.keys.mailbox(room, peerId),
       ],
-      arguments: [peerId, reason === 'timeout' ? '1' : '0', sessionId],
-    })) as [string, string] | null;
+      [peerId, reason === 'timeout' ? '1' : '0', sessionId],
+    )) as [string, string] | null;
     if (!removed) return false;
     const [node, raw] = removed;
     const held = (JSON.parse(raw) as Seat).session.sessionId;
     const here = this.local.get(peerId);
     if (here?.seat.session.sessionId === held) this.local.delete(peerId);
-    if (reason === 'kicked' && node !== '') await this.evict(node, peerId, held, 'kicked', here);
+    if (reason === 'kicked' && node !== '') await this.evict(room, node, peerId, held, 'kicked', here);
     await this.broadcast(room, peerLeftFrame(peerId, reason));
     return true;
   }
 
   async isMember(room: string, peerId: string): Promise<boolean> {
-    return (await this.client.hExists(this.key('room', room), peerId)) === 1;
+    return (await this.redis.commands.hExists(this.keys.seats(room), peerId)) === 1;
   }
 
   roomCount(): number {
-    return new Set([...this.local.values()].map((l) => l.room)).size;
+    return this.local.rooms().length;
   }
 
   async attach(room: string, peerId: string, sessionId: string, holder: SeatHolder): Promise<void> {
     const entry = this.local.get(peerId);
     if (!entry || entry.room !== room || entry.seat.session.sessionId !== sessionId) return;
-    const mbox = this.key('mbox', peerId);
-    const [queued] = (await this.client.multi().lRange(mbox, 0, -1).del(mbox).exec()) as unknown as [
-      string[],
-    ];
+    const queued = (await this.redis.run(
+      TAKE_MAILBOX_SCRIPT,
+      [this.keys.mailbox(room, peerId)],
+      [],
+    )) as string[];
     // The seat may have been taken over while the mailbox was read.
     if (this.local.get(peerId) !== entry) return;
     for (const packed of queued ?? []) {
@@ -202,18 +227,21 @@ export class RedisBus implements RoomBus {
   async suspend(room: string, peerId: string, sessionId: string): Promise<void> {
     const entry = this.local.get(peerId);
     if (entry?.seat.session.sessionId === sessionId) this.local.delete(peerId);
-    const suspended = await this.client.eval(SUSPEND_SCRIPT, {
-      keys: [
-        this.key('room', room),
-        this.key('nodes', room),
-        this.key('alive', peerId),
-        this.key('grace', peerId),
-        this.key('sess', sessionId),
+    const suspended = await this.redis.run(
+      SUSPEND_SCRIPT,
+      [
+        this.keys.seats(room),
+        this.keys.nodes(room),
+        this.keys.alive(room, peerId),
+        this.keys.grace(room, peerId),
       ],
-      arguments: [peerId, sessionId, this.nodeId, String(this.options.resumeWindowMs)],
-    });
-    // Someone must end the seat when its window passes even if no member of the room stays here.
-    if (suspended === 1) this.watched.set(room, this.clock.now() + this.options.resumeWindowMs);
+      [peerId, sessionId, this.nodeId, String(this.options.resumeWindowMs)],
+    );
+    if (suspended !== 1) return;
+    // The session record is another slot's key: its window follows the seat's, outside the script (it is
+    // only an index; a resume checks it against the seat).
+    await this.redis.commands.pExpire(this.keys.session(sessionId), this.options.resumeWindowMs);
+    this.presence.watch(room);
   }
 
   async updateMember(
@@ -222,56 +250,58 @@ export class RedisBus implements RoomBus {
     sessionId: string,
     meta: Member['meta'],
   ): Promise<Member | null> {
-    const raw = await this.client.hGet(this.key('room', room), peerId);
+    const raw = await this.redis.commands.hGet(this.keys.seats(room), peerId);
     if (!raw) return null;
     const seat = JSON.parse(raw) as Seat;
     // Nothing else of a seat changes while one session holds it, so only the holder's check must be atomic.
     const updated: Seat = { ...seat, member: { ...seat.member, meta }, session: { ...seat.session, meta } };
-    const done = await this.client.eval(UPDATE_SCRIPT, {
-      keys: [this.key('room', room), this.key('sess', sessionId)],
-      arguments: [peerId, sessionId, JSON.stringify(updated), JSON.stringify(updated.session)],
-    });
+    const done = await this.redis.run(
+      UPDATE_SCRIPT,
+      [this.keys.seats(room)],
+      [peerId, sessionId, JSON.stringify(updated)],
+    );
     if (done !== 1) return null;
+    await this.redis.commands.set(this.keys.session(sessionId), JSON.stringify(updated.session), {
+      KEEPTTL: true,
+    });
     const here = this.local.get(peerId);
     if (here?.seat.session.sessionId === sessionId) here.seat = updated;
     await this.broadcast(room, memberUpdatedFrame(updated.member), peerId);
     return updated.member;
   }
 
-  async sendTo(room: string, peerId: string, frame: Frame): Promise<boolean> {
-    const node = await this.client.hGet(this.key('nodes', room), peerId);
-    if (node === null || node === undefined) return false;
-    await this.route([{ peerId, node }], frame);
-    return true;
+  sendTo(room: string, peerId: string, frame: Frame): Promise<boolean> {
+    return this.route(room, frame, 'one', peerId);
   }
 
   async broadcast(room: string, frame: Frame, exceptPeerId?: string): Promise<void> {
-    const nodes = await this.client.hGetAll(this.key('nodes', room));
-    const targets = Object.entries(nodes)
-      .filter(([peerId]) => peerId !== exceptPeerId)
-      .map(([peerId, node]) => ({ peerId, node }));
-    await this.route(targets, frame);
+    await this.route(room, frame, 'all', exceptPeerId ?? '');
   }
 
   async takeSession(sessionId: string): Promise<SessionRecord | null> {
-    const raw = await this.client.getDel(this.key('sess', sessionId));
+    const raw = await this.redis.commands.getDel(this.keys.session(sessionId));
     if (!raw) return null;
     const record = JSON.parse(raw) as SessionRecord;
-    const seat = await this.client.hGet(this.key('room', record.room), record.peerId);
+    const seat = await this.redis.commands.hGet(this.keys.seats(record.room), record.peerId);
     return seat && (JSON.parse(seat) as Seat).session.sessionId === sessionId ? record : null;
   }
 
   async rooms(): Promise<string[]> {
-    const prefix = this.key('room', '');
     const rooms: string[] = [];
-    for await (const keys of this.client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 }))
-      for (const key of keys) rooms.push(key.slice(prefix.length));
+    for await (const keys of this.redis.scan(this.keys.seatsPattern()))
+      for (const key of keys) {
+        const room = this.keys.roomOfSeats(key);
+        if (room !== null) rooms.push(room);
+      }
     return rooms;
   }
 
   async members(room: string): Promise<SeatInfo[]> {
-    const nodes = await this.client.hGetAll(this.key('nodes', room));
-    return (await this.seats(room)).map((s) => ({
+    const [seats, nodes] = await Promise.all([
+      this.redis.commands.hGetAll(this.keys.seats(room)),
+      this.redis.commands.hGetAll(this.keys.nodes(room)),
+    ]);
+    return sortSeats(Object.values(seats)).map((s) => ({
       member: s.member,
       node: nodes[s.member.peerId] ?? '',
       joinedAt: s.joinedAt,
@@ -279,22 +309,25 @@ export class RedisBus implements RoomBus {
   }
 
   async revoke(revocation: Revocation): Promise<void> {
-    const raw = JSON.stringify(revocation);
-    await this.client
-      .multi()
-      .set(this.key('revoked', revocation.userId), raw, { PXAT: revocation.until * 1000 })
-      .publish(this.key('ctl', ''), raw)
-      .exec();
+    await this.redis.run(
+      REVOKE_SCRIPT,
+      [this.keys.revoked()],
+      [revocation.userId, JSON.stringify(revocation), this.keys.control()],
+    );
   }
 
   async revocations(): Promise<Revocation[]> {
-    const prefix = this.key('revoked', '');
+    const all = await this.redis.commands.hGetAll(this.keys.revoked());
+    const nowSec = this.clock.now() / 1000;
     const out: Revocation[] = [];
-    for await (const keys of this.client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-      if (keys.length === 0) continue;
-      for (const raw of await this.client.mGet(keys)) {
-        const r = raw ? parseWith(revocationSchema, raw) : null;
-        if (r) out.push(r);
+    for (const [user, raw] of Object.entries(all)) {
+      const r = parseWith(revocationSchema, raw);
+      if (r && r.until > nowSec) {
+        out.push(r);
+        this.revocationsSeen.add(`${r.userId} ${r.revokedAt}`);
+      } else {
+        // Ended (or unreadable): prune it here, the one place that reads them all.
+        await this.redis.commands.hDel(this.keys.revoked(), user);
       }
     }
     return out;
@@ -307,74 +340,65 @@ export class RedisBus implements RoomBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stopMaintenance();
+    this.presence.close();
     this.local.clear();
-    await Promise.allSettled([this.subscriber.close(), this.client.close()]);
+    await this.redis.close();
   }
 
-  private key(kind: string, id: string): string {
-    return `${this.prefix}${kind}:${id}`;
-  }
-
-  private async seats(room: string): Promise<Seat[]> {
-    const all = await this.client.hGetAll(this.key('room', room));
-    return Object.values(all)
-      .map((raw) => JSON.parse(raw) as Seat)
-      .sort((a, b) => a.joinedAt - b.joinedAt);
-  }
-
-  private async tellNode(node: string, message: NodeMessage): Promise<number> {
-    return this.client.publish(this.key('node', node), JSON.stringify(message));
+  private tellNode(room: string, node: string, message: NodeMessage): Promise<number> {
+    return this.redis.commands.sPublish(this.keys.channel(room, node), JSON.stringify(message));
   }
 
   private async evict(
+    room: string,
     node: string,
     peerId: string,
     sessionId: string,
     reason: EvictReason,
-    here: Local | undefined,
+    here: LocalSeat | undefined,
   ): Promise<void> {
     if (node !== this.nodeId) {
-      await this.tellNode(node, { kind: 'evict', peerId, sessionId, reason });
+      await this.tellNode(room, node, { kind: 'evict', room, peerId, sessionId, reason });
     } else if (here?.seat.session.sessionId === sessionId) {
       here.holder?.evicted(reason);
     }
   }
 
   /**
-   * Local peers get the frame directly; suspended ones in their mailbox; others through their instance.
-   * A publish nobody received means that instance died before its liveness expired: the frame goes to the
-   * mailboxes instead, so a peer resuming elsewhere still gets it.
+   * One script on the room's primary publishes to the instances holding the targets and queues for the
+   * suspended ones (`ROUTE_SCRIPT`); the targets held here come back and are delivered directly, or queued
+   * when they are no longer attached here.
    */
-  private async route(targets: Array<{ peerId: string; node: string }>, frame: Frame): Promise<void> {
-    const byNode = new Map<string, string[]>();
-    const queued: string[] = [];
-    for (const { peerId, node } of targets) {
-      if (node === this.nodeId && this.local.has(peerId)) this.deliverLocal(peerId, frame);
-      else if (node === '' || node === this.nodeId) queued.push(peerId);
-      else byNode.set(node, [...(byNode.get(node) ?? []), peerId]);
-    }
+  private async route(room: string, frame: Frame, mode: 'one' | 'all', peer: string): Promise<boolean> {
     const packed = packFrame(frame);
-    const published = await Promise.all(
-      [...byNode].map(async ([node, to]) => ({
-        to,
-        received: await this.tellNode(node, { kind: 'deliver', to, frame: packed }),
-      })),
-    );
-    for (const p of published) if (p.received === 0) queued.push(...p.to);
-    if (queued.length > 0) await this.enqueue(queued, packed);
+    const reply = (await this.redis.run(
+      ROUTE_SCRIPT,
+      [this.keys.nodes(room)],
+      [
+        this.keys.room(room),
+        this.nodeId,
+        packed,
+        deliverHead(room, packed),
+        mode,
+        peer,
+        String(this.options.mailboxSize),
+        String(this.options.resumeWindowMs),
+      ],
+    )) as [number, ...string[]];
+    if (reply[0] === 0) return false;
+    for (const id of reply.slice(1) as string[]) {
+      if (this.local.has(id)) this.deliverLocal(id, frame);
+      else await this.enqueue(room, id, packed);
+    }
+    return true;
   }
 
-  private async enqueue(peerIds: string[], packed: string): Promise<void> {
-    const multi = this.client.multi();
-    for (const id of peerIds) {
-      const mbox = this.key('mbox', id);
-      multi
-        .rPush(mbox, packed)
-        .lTrim(mbox, -this.options.mailboxSize, -1)
-        .pExpire(mbox, this.options.resumeWindowMs);
-    }
-    await multi.exec();
+  private async enqueue(room: string, peerId: string, packed: string): Promise<void> {
+    await this.redis.run(
+      ENQUEUE_SCRIPT,
+      [this.keys.mailbox(room, peerId)],
+      [packed, String(this.options.mailboxSize), String(this.options.resumeWindowMs)],
+    );
   }
 
   private receive(raw: string): void {
@@ -393,9 +417,9 @@ export class RedisBus implements RoomBus {
     const frame = unpackFrame(message.frame);
     if (!frame) return;
     for (const id of message.to) {
-      if (this.local.has(id)) this.deliverLocal(id, frame);
+      if (this.local.get(id)?.room === message.room) this.deliverLocal(id, frame);
       // The peer left this instance between routing and arrival: keep the frame for its resume.
-      else this.enqueue([id], message.frame).catch(() => undefined);
+      else this.enqueue(message.room, id, message.frame).catch(() => undefined);
     }
   }
 
@@ -405,6 +429,7 @@ export class RedisBus implements RoomBus {
       this.options.log.warn({ bytes: raw.length }, 'bus: dropped a malformed revocation');
       return;
     }
+    this.revocationsSeen.add(`${revocation.userId} ${revocation.revokedAt}`);
     for (const handler of this.revokedHandlers) handler(revocation);
   }
 
@@ -415,77 +440,17 @@ export class RedisBus implements RoomBus {
     else entry.pending?.push(frame);
   }
 
-  /**
-   * Every third of the presence TTL: refresh our members' liveness, then sweep the rooms we serve (and
-   * those where we suspended someone) for members whose instance died (liveness gone) — they become
-   * suspended with a grace period — and for suspended members whose grace ran out, who leave `timeout`.
-   */
-  private async maintain(): Promise<void> {
-    if (!this.ready()) return;
-    try {
-      const multi = this.client.multi();
-      for (const [peerId, entry] of this.local) {
-        multi.set(this.key('alive', peerId), this.nodeId, { PX: this.presenceTtlMs });
-        multi.pExpire(
-          this.key('sess', entry.seat.session.sessionId),
-          this.presenceTtlMs + this.options.resumeWindowMs,
-        );
-      }
-      await multi.exec();
-      const now = this.clock.now();
-      const rooms = new Set([...this.local.values()].map((l) => l.room));
-      for (const [room, until] of this.watched) {
-        rooms.add(room);
-        // One more sweep after the window, then the room is ours to watch no longer.
-        if (until + this.presenceTtlMs < now) this.watched.delete(room);
-      }
-      for (const room of rooms) await this.sweep(room);
-    } catch (err) {
-      this.options.log.debug({ err }, 'presence maintenance failed');
+  private async catchUpRevocations(): Promise<void> {
+    if (this.revokedHandlers.length === 0) return;
+    const seen = new Set(this.revocationsSeen);
+    for (const r of await this.revocations()) {
+      if (seen.has(`${r.userId} ${r.revokedAt}`)) continue;
+      for (const handler of this.revokedHandlers) handler(r);
     }
   }
+}
 
-  private async sweep(room: string): Promise<void> {
-    const nodes = await this.client.hGetAll(this.key('nodes', room));
-    for (const [peerId, node] of Object.entries(nodes)) {
-      if (node === this.nodeId) continue;
-      if (node !== '') {
-        if ((await this.client.exists(this.key('alive', peerId))) === 1) continue;
-        // Its instance died: hold the seat for the resume window, queueing its frames.
-        const raw = await this.client.hGet(this.key('room', room), peerId);
-        if (!raw) continue;
-        await this.client
-          .multi()
-          .hSet(this.key('nodes', room), peerId, '')
-          .set(this.key('grace', peerId), '1', { PX: this.options.resumeWindowMs, NX: true })
-          .pExpire(this.key('sess', (JSON.parse(raw) as Seat).session.sessionId), this.options.resumeWindowMs)
-          .exec();
-        continue;
-      }
-      await this.leave(room, peerId, 'timeout');
-    }
-  }
-
-  /**
-   * Redis is back, possibly empty (restarted without persistence): re-seat our members and their
-   * sessions from our own view, so rooms converge to the connections that actually exist.
-   */
-  private async reassert(): Promise<void> {
-    if (this.local.size === 0 || this.closed) return;
-    this.options.log.info({ members: this.local.size }, 'redis ready: re-asserting presence');
-    try {
-      const multi = this.client.multi();
-      for (const [peerId, { room, seat }] of this.local) {
-        multi.hSet(this.key('room', room), peerId, JSON.stringify(seat));
-        multi.hSet(this.key('nodes', room), peerId, this.nodeId);
-        multi.set(this.key('alive', peerId), this.nodeId, { PX: this.presenceTtlMs });
-        multi.set(this.key('sess', seat.session.sessionId), JSON.stringify(seat.session), {
-          PX: this.presenceTtlMs + this.options.resumeWindowMs,
-        });
-      }
-      await multi.exec();
-    } catch (err) {
-      this.options.log.warn({ err }, 're-asserting presence failed; the next maintenance retries');
-    }
-  }
+/** Seats (as stored) in join order. */
+function sortSeats(raws: string[]): Seat[] {
+  return raws.map((raw) => JSON.parse(raw) as Seat).sort((a, b) => a.joinedAt - b.joinedAt);
 }

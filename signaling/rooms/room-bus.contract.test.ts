@@ -1,12 +1,14 @@
 /**
- * One contract, two buses: the same membership, resume, takeover, expiry, kick, mailbox and revocation
- * cases run against the in-memory bus and against the Redis bus on a real redis-server (two instances
- * of it, as two signaling instances would hold them).
+ * One contract, every bus: the same membership, resume, takeover, expiry, kick, mailbox and revocation
+ * cases run against the in-memory bus, against the Redis bus on a real redis-server (two instances of it,
+ * as two signaling instances would hold them), and against the same Redis bus on a real three-primary,
+ * three-replica Redis Cluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { FakeClock } from '../../test-support/sdk-fakes.js';
 import { startRedis, type RedisServer } from '../../test-support/redis.js';
+import { startRedisCluster, type RedisClusterServer } from '../../test-support/redis-cluster.js';
 import { hasTool } from '../../test-support/tools.js';
 import type { Member } from '../protocol/index.js';
 import { toFrame, type Frame } from './frame.js';
@@ -226,35 +228,52 @@ contract('memory', () => {
 });
 
 let redis: RedisServer | null = null;
+let cluster: RedisClusterServer | null = null;
+const redisHarness = async (
+  target: { url: string } | { clusterNodes: string[] },
+  stop: () => Promise<void>,
+): Promise<Harness> => {
+  const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
+  const log = pino({ level: 'silent' });
+  const make = (nodeId: string) =>
+    new RedisBus({
+      ...target,
+      prefix,
+      nodeId,
+      resumeWindowMs: WINDOW_MS,
+      mailboxSize: 16,
+      presenceTtlMs: 300,
+      log,
+    });
+  const a = make('node-a');
+  const b = make('node-b');
+  await Promise.all([a.start(), b.start()]);
+  return {
+    a,
+    b,
+    // Redis expires the grace key on its own clock; the sweeps run every 100 ms.
+    passWindow: () => new Promise((r) => setTimeout(r, WINDOW_MS + 400)),
+    close: async () => {
+      await Promise.all([a.close(), b.close()]);
+      await stop();
+    },
+  };
+};
+
 contract(
   'redis (two instances)',
   async () => {
     redis = await startRedis();
-    const prefix = `c${Math.random().toString(36).slice(2, 8)}:`;
-    const log = pino({ level: 'silent' });
-    const make = (nodeId: string) =>
-      new RedisBus({
-        url: redis!.url,
-        prefix,
-        nodeId,
-        resumeWindowMs: WINDOW_MS,
-        mailboxSize: 16,
-        presenceTtlMs: 300,
-        log,
-      });
-    const a = make('node-a');
-    const b = make('node-b');
-    await Promise.all([a.start(), b.start()]);
-    return {
-      a,
-      b,
-      // Redis expires the grace key on its own clock; the sweeps run every 100 ms.
-      passWindow: () => new Promise((r) => setTimeout(r, WINDOW_MS + 400)),
-      close: async () => {
-        await Promise.all([a.close(), b.close()]);
-        await redis?.stop();
-      },
-    };
+    return redisHarness({ url: redis!.url }, async () => redis?.stop());
   },
   !hasTool('redis-server'),
+);
+
+contract(
+  'redis cluster (two instances, three primaries)',
+  async () => {
+    cluster = await startRedisCluster();
+    return redisHarness({ clusterNodes: cluster!.seeds.split(',') }, async () => cluster?.stop());
+  },
+  !hasTool('redis-server') || !hasTool('redis-cli'),
 );
