@@ -60,13 +60,19 @@ function open(i: number): Promise<Client> {
 async function openAll(): Promise<void> {
   let next = 0;
   const t0 = performance.now();
+  let joined = 0;
+  // By index, not by completion: clients 2k and 2k+1 share a room, which sample() relies on.
   const worker = async () => {
-    while (next < input.count) clients.push(await open(next++));
+    while (next < input.count) {
+      const i = next++;
+      clients[i] = await open(i);
+      joined++;
+    }
   };
-  const progress = setInterval(() => say({ joined: clients.length }), 2000);
+  const progress = setInterval(() => say({ joined }), 2000);
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   clearInterval(progress);
-  say({ ready: clients.length, seconds: (performance.now() - t0) / 1000 });
+  say({ ready: joined, seconds: (performance.now() - t0) / 1000 });
 }
 
 /** n signals, each from client 2k to 2k+1 (same room), 5 ms apart; latency measured at the receiver. */
@@ -93,7 +99,7 @@ async function sample(n: number): Promise<void> {
 }
 
 function exit(): void {
-  for (const c of clients) c.ws.terminate();
+  for (const c of clients) c?.ws.terminate();
   process.exit(0);
 }
 
@@ -106,6 +112,6 @@ createInterface({ input: process.stdin })
   .on('close', exit);
 
 openAll().catch((err: unknown) => {
-  say({ error: String(err), joined: clients.length });
+  say({ error: String(err) });
   exit();
 });
