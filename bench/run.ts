@@ -10,6 +10,7 @@ import { dirname, relative } from 'node:path';
 import { BROWSER_BUNDLE_BUDGET_BYTES, bundleSizes } from './bundle-size.js';
 import { bareRtcSetup, bareSimplePeerSetup, sdkCallSetup } from './call-setup.js';
 import { callSetupTimeline, formatTimeline } from './call-setup-timeline.js';
+import { connectionsPerGiBNote } from './connections-per-gib.js';
 import {
   SECRET as RELAY_SECRET,
   relayLoad,
@@ -385,6 +386,7 @@ async function main(): Promise<void> {
     'bare ws server',
     async (t) => (await connections(t, IDLE_CONNECTIONS)).bytesPerConnection,
   );
+  note(connectionsPerGiBNote(rows.at(-1)!));
   await paired(
     'accepts per second (handshake, auth, join)',
     'conn/s',

@@ -64,6 +64,14 @@ export const DEFAULTS = {
   reconnectBaseDelayMs: 300,
   /** Reconnect backoff: largest ceiling, ms. */
   reconnectMaxDelayMs: 10_000,
+  /**
+   * ms added before the next attempt after an attempt that failed before its socket opened, when the
+   * server's `Retry-After` cannot be read (a browser sees a refused upgrade, `server_busy` included, only
+   * as close 1006): a busy instance is not asked again within the first-retry jitter.
+   */
+  refusedRetryFloorMs: 1_000,
+  /** ms of jitter added to a server's `Retry-After` (whole seconds) so refused clients do not return together. */
+  retryAfterJitterMs: 1_000,
   /** Reconnect attempts before giving up (about five minutes with the defaults above). */
   reconnectMaxAttempts: 40,
   /** SCTP stream id of the negotiated unreliable data channel; both sides create it with this id. */

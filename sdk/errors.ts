@@ -67,13 +67,19 @@ export class SdkError extends Error {
   override readonly name = 'SdkError';
   /** Remote peer the error concerns, when it concerns one. */
   readonly peerId: string | undefined;
+  /**
+   * ms the server asked us to wait before trying again (`server_busy`: its HTTP `Retry-After`, which only
+   * Node can read; a browser sees a refused upgrade as a bare close 1006).
+   */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     readonly code: SdkErrorCode,
     message: string = canonicalMessage(code),
-    options: { cause?: unknown; peerId?: string } = {},
+    options: { cause?: unknown; peerId?: string; retryAfterMs?: number } = {},
   ) {
     super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
     this.peerId = options.peerId;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }

@@ -118,8 +118,29 @@ export const signalingEnv = {
     },
   ),
   DRAIN_TIMEOUT_MS: key(int(0, 600000), 'on SIGTERM, how long clients get to leave before they are closed', {
-    default: '10000',
+    default: '25000',
   }),
+  DRAIN_SPREAD_MS: key(
+    int(0, 600000),
+    'on drain, the window over which clients are told to reconnect (each its own afterMs), so they reach the ' +
+      'other instances under their ADMISSION_RATE_PER_S; shortened to connections / ADMISSION_RATE_PER_S ' +
+      "and to DRAIN_TIMEOUT_MS less 5 s (default: a full instance, MAX_CONNECTIONS, at one instance's rate)",
+    { default: '20000' },
+  ),
+  ADMISSION_RATE_PER_S: key(
+    positiveUpTo(1e6),
+    'new WebSocket connections one instance takes per second, sustained; past it an upgrade gets 503 ' +
+      'server_busy with Retry-After before its token is checked (one instance accepts about 1 600/s)',
+    { default: '1000' },
+  ),
+  ADMISSION_BURST: key(int(1, 1e7), 'new WebSocket connections one instance takes at once', {
+    default: '1000',
+  }),
+  ADMISSION_MAX_RETRY_AFTER_S: key(
+    int(1, 3600),
+    'longest Retry-After of a server_busy refusal, seconds (each refusal draws its own, over the backlog)',
+    { default: '30' },
+  ),
   RESUME_WINDOW_MS: key(int(0, 3600000), 'how long a dropped peer keeps its id and room seat for a resume', {
     default: '30000',
   }),
@@ -270,6 +291,10 @@ export interface SignalingConfig {
   };
   heartbeatIntervalMs: number;
   drainTimeoutMs: number;
+  /** ms over which a drain spreads its clients' reconnects (DRAIN_SPREAD_MS). */
+  drainSpreadMs: number;
+  /** New connections per instance: sustained per second, at once, and the longest Retry-After (s). */
+  admission: { ratePerSecond: number; burst: number; maxRetryAfterSec: number };
   resumeWindowMs: number;
   turn: {
     secrets: string[];
@@ -363,6 +388,12 @@ export function loadSignalingConfig(env: NodeJS.ProcessEnv = process.env): Signa
     },
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS!,
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS!,
+    drainSpreadMs: e.DRAIN_SPREAD_MS!,
+    admission: {
+      ratePerSecond: e.ADMISSION_RATE_PER_S!,
+      burst: e.ADMISSION_BURST!,
+      maxRetryAfterSec: e.ADMISSION_MAX_RETRY_AFTER_S!,
+    },
     resumeWindowMs: e.RESUME_WINDOW_MS!,
     turn: {
       secrets: turnSecrets,

@@ -104,7 +104,13 @@ export class SignalingMetrics {
 
   /** `gauges` are read at scrape time, so they are never stale and cost nothing per event. */
   constructor(
-    gauges: { connections: () => number; rooms: () => number; relays?: () => readonly RelayGaugeSource[] },
+    gauges: {
+      connections: () => number;
+      rooms: () => number;
+      relays?: () => readonly RelayGaugeSource[];
+      /** Admission control's counts since start (connection/admission.ts). */
+      admission?: () => { admitted: number; refused: number };
+    },
     options: { processMetrics?: boolean } = {},
   ) {
     new Gauge({
@@ -123,6 +129,38 @@ export class SignalingMetrics {
         this.set(gauges.rooms());
       },
     });
+    // What one connection costs: the process's growth since this registry was made (before the first
+    // connection), divided by the connections open now. Read at scrape time only (memoryUsage() walks the
+    // heap spaces); 0 with no connection.
+    const baseline = process.memoryUsage();
+    new Gauge({
+      name: 'signaling_memory_per_connection_bytes',
+      help: 'Process memory grown since start per open connection: rss (resident) and heap (V8 heap used)',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        const n = gauges.connections();
+        const now = process.memoryUsage();
+        this.set({ kind: 'rss' }, n > 0 ? Math.max(0, now.rss - baseline.rss) / n : 0);
+        this.set({ kind: 'heap' }, n > 0 ? Math.max(0, now.heapUsed - baseline.heapUsed) / n : 0);
+      },
+    });
+    const admission = gauges.admission;
+    if (admission) {
+      // Counted by admission control itself (one owner); read here at scrape time.
+      new Counter({
+        name: 'signaling_admissions_total',
+        help: 'Upgrades past the cheap checks, by admission control result (admitted, refused: 503 server_busy)',
+        labelNames: ['result'] as const,
+        registers: [this.registry],
+        collect() {
+          const { admitted, refused } = admission();
+          this.reset();
+          this.inc({ result: 'admitted' }, admitted);
+          this.inc({ result: 'refused' }, refused);
+        },
+      });
+    }
     const relays = gauges.relays;
     if (relays) {
       new Gauge({

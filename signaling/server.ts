@@ -11,6 +11,8 @@ import { TokenVerifier } from './auth/token-verifier.js';
 import type { SignalingConfig } from './config.js';
 import { ClientConnection, type ConnectionContext } from './connection/client-connection.js';
 import { Heartbeat } from './connection/heartbeat.js';
+import { Admission } from './connection/admission.js';
+import { drainDelays } from './connection/drain-spread.js';
 import { handleHttp } from './http-routes.js';
 import { SignalingMetrics } from './metrics.js';
 import { ERROR_CODES, PROTOCOL_VERSION, httpStatusOf } from './protocol/index.js';
@@ -66,6 +68,8 @@ export class SignalingServer {
   private readonly dispatcher: Dispatcher;
   private readonly heartbeat: Heartbeat;
   private readonly verifier: TokenVerifier;
+  /** Accept-rate limit of new connections (ADMISSION_*). */
+  readonly admission: Admission;
   readonly clock: Clock;
   readonly revocations: Revocations;
   private readonly relayControl: RelayControl | null;
@@ -96,9 +100,11 @@ export class SignalingServer {
       deps.relays ??
       registryFromConfig(config.turn, { bundled: deps.embeddedRelay ?? null, log: this.log, clock });
     if (this.ownsRelays) this.relays.start();
+    this.admission = new Admission({ ...config.admission, clock });
     this.metrics = new SignalingMetrics(
       {
         connections: () => this.connections.size,
+        admission: () => this.admission,
         rooms: () => this.bus.roomCount(),
         relays: () => this.relays.list(),
       },
@@ -321,6 +327,7 @@ export class SignalingServer {
       maxConnections: this.config.limits.maxConnections,
       maxConnectionsPerIp: this.config.limits.maxConnectionsPerIp,
       revoked: (userId, issuedAt) => this.revocations.refuses(userId, issuedAt),
+      admit: () => this.admission.admit(),
     });
     if (!decision.ok) {
       const status = httpStatusOf(decision.code);
@@ -330,8 +337,9 @@ export class SignalingServer {
         'upgrade refused',
       );
       const body = JSON.stringify({ code: decision.code, message: decision.reason });
+      const retryAfter = decision.retryAfterSec ? `Retry-After: ${decision.retryAfterSec}\r\n` : '';
       socket.end(
-        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\n` +
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\n${retryAfter}` +
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
       return;
@@ -392,10 +400,20 @@ export class SignalingServer {
   async drain(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
     if (!this.draining) {
       this.draining = true;
-      this.log.info({ connections: this.connections.size, timeoutMs }, 'draining');
-      for (const conn of this.connections) conn.send({ type: 'reconnect', reason: 'draining', afterMs: 0 });
-      // Give clients a moment to act on the notice themselves, then close with 1012 (service restart).
-      const grace = Math.min(timeoutMs, 250);
+      // Each client its own afterMs over the spread window, so they reach the other instances under
+      // their admission rate; the SDK stays here until its time and then moves (connection/drain-spread.ts).
+      const { delays, windowMs } = drainDelays(this.connections.size, {
+        spreadMs: this.config.drainSpreadMs,
+        ratePerSecond: this.config.admission.ratePerSecond,
+        timeoutMs,
+      });
+      this.log.info({ connections: this.connections.size, timeoutMs, windowMs }, 'draining');
+      let i = 0;
+      for (const conn of this.connections)
+        conn.send({ type: 'reconnect', reason: 'draining', afterMs: delays[i++] ?? 0 });
+      // Give clients their window and a moment to act on the notice themselves, then close with 1012
+      // (service restart).
+      const grace = Math.min(timeoutMs, windowMs + 250);
       await waitUntil(() => this.connections.size === 0, grace);
       for (const conn of this.connections) conn.closeForRestart();
       await waitUntil(() => this.connections.size === 0, Math.max(0, timeoutMs - grace));

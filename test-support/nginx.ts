@@ -22,7 +22,11 @@ export function nginxConfig(listenPort: number, upstreamPorts: number[]): string
     .replace(/listen \d+;/, `listen 127.0.0.1:${listenPort};`);
 }
 
-export async function startNginx(upstreamPorts: number[]): Promise<RunningNginx | null> {
+/** `workerConnections`: nginx's per-worker cap (each proxied WebSocket holds two). Default 1024. */
+export async function startNginx(
+  upstreamPorts: number[],
+  options: { workerConnections?: number } = {},
+): Promise<RunningNginx | null> {
   const bin = requireTool('nginx');
   if (!bin) return null;
   const port = await freeTcpPort();
@@ -31,7 +35,7 @@ export async function startNginx(upstreamPorts: number[]): Promise<RunningNginx 
   writeFileSync(
     join(dir, 'nginx.conf'),
     `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
-      `events { worker_connections 1024; }\n` +
+      `events { worker_connections ${options.workerConnections ?? 1024}; }\n` +
       `http {\n  access_log off;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n` +
       `  fastcgi_temp_path ${dir}/fcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;\n` +
       `  include ${dir}/signaling.conf;\n}\n`,

@@ -26,12 +26,31 @@ export function startScript(script: string, args: string[], env: Record<string, 
   return startNode(ROOT, ['--import', 'tsx', script, ...args], env);
 }
 
+/**
+ * Like {@link startScript}, with the open-file soft limit raised to the hard limit first (a shell's
+ * `ulimit -n`; Node cannot), for processes that hold many sockets. `exec` keeps one process, so signals
+ * reach node. `stdin: 'pipe'` gives the child a stdin to command it (it sees EOF if the test dies).
+ */
+export function startScriptAtFdLimit(
+  script: string,
+  env: Record<string, string>,
+  options: { stdin?: 'pipe' | 'ignore' } = {},
+): Proc {
+  const run = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" --import tsx "$1"`;
+  return startNode(ROOT, ['-c', run, process.execPath, script], env, { command: 'sh', ...options });
+}
+
 /** Plain `node <args>` in `cwd` (a compiled tree, as the image runs it), with only `env` set. */
-export function startNode(cwd: string, args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, args, {
+export function startNode(
+  cwd: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { command?: string; stdin?: 'pipe' | 'ignore' } = {},
+): Proc {
+  const child = spawn(options.command ?? process.execPath, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const listeners = new Set<() => void>();

@@ -64,6 +64,8 @@ export class FakeSocket implements SocketLike {
   onerror: ((ev: unknown) => void) | null = null;
   readonly sent: ClientMessage[] = [];
   closedWith: number | null = null;
+  /** What a refused upgrade said, as Node's platform reports it; set before `refuse()`. */
+  refusal: { status: number; retryAfterMs: number | undefined } | undefined = undefined;
 
   constructor(
     readonly url: string,

@@ -1,4 +1,5 @@
 /** A promise-shaped raw WebSocket client for protocol tests: send frames, await the next of a type. */
+import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
 import type { ServerMessage, ServerMessageOf, ServerMessageType } from '../signaling/protocol/index.js';
 import { SUBPROTOCOL } from '../signaling/protocol/index.js';
@@ -7,6 +8,7 @@ export class UpgradeRefused extends Error {
   constructor(
     readonly status: number,
     readonly body: string,
+    readonly headers: IncomingHttpHeaders = {},
   ) {
     super(`upgrade refused with ${status}`);
   }
@@ -56,7 +58,7 @@ export class TestClient {
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += String(c)));
-        res.on('end', () => reject(new UpgradeRefused(res.statusCode ?? 0, body)));
+        res.on('end', () => reject(new UpgradeRefused(res.statusCode ?? 0, body, res.headers)));
       });
       ws.once('error', reject);
     });

@@ -14,6 +14,11 @@ export interface SocketLike {
   onerror: ((ev: unknown) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  /**
+   * The upgrade was refused with an HTTP status: the status and its `Retry-After` in ms, when the
+   * platform can read them (Node; a browser's WebSocket sees only close 1006). Set before `onclose`.
+   */
+  readonly refusal?: { status: number; retryAfterMs: number | undefined };
 }
 
 /** The WebRTC constructors the SDK's links use. */

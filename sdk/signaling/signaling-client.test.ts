@@ -23,6 +23,9 @@ function setup(
     connectTimeoutMs: 5_000,
     pingIntervalMs,
     pongTimeoutMs: 1_000,
+    refusedRetryFloorMs: 1_000,
+    retryAfterJitterMs: 1_000,
+    random: () => 0.25,
   });
   const events: Array<[keyof SignalingClientEvents, unknown]> = [];
   for (const e of ['joined', 'state', 'reconnecting', 'closed'] as const) {
@@ -112,7 +115,8 @@ describe('SignalingClient', () => {
     const s = setup();
     await joinFirst(s);
     s.platform.last.drop();
-    for (const delay of [100, 200, 300]) {
+    // After an attempt refused before it opened (a browser cannot tell busy from down), the floor is added.
+    for (const delay of [100, 1_200, 1_300]) {
       await s.clock.advance(delay);
       s.platform.last.refuse();
     }
@@ -120,8 +124,8 @@ describe('SignalingClient', () => {
     const reconnecting = s.events.filter(([e]) => e === 'reconnecting').map(([, p]) => p);
     expect(reconnecting).toMatchObject([
       { attempt: 1, delayMs: 100 },
-      { attempt: 2, delayMs: 200 },
-      { attempt: 3, delayMs: 300 },
+      { attempt: 2, delayMs: 1_200 },
+      { attempt: 3, delayMs: 1_300 },
     ]);
     const closed = s.events.find(([e]) => e === 'closed')?.[1] as { error: SdkError };
     expect(closed.error.code).toBe('reconnect_gave_up');
@@ -143,15 +147,59 @@ describe('SignalingClient', () => {
     expect(first.closedWith).toBe(4000); // not 1000: the server keeps our seat for the resume
   });
 
-  it('a draining server (`reconnect`) makes it reconnect and resume', async () => {
+  it('a draining server (`reconnect`): stays connected until its afterMs, then reconnects and resumes', async () => {
     const s = setup();
     await joinFirst(s);
-    s.platform.last.deliver({ type: 'reconnect', reason: 'draining', afterMs: 500 });
+    const first = s.platform.last;
+    first.deliver({ type: 'reconnect', reason: 'draining', afterMs: 500 });
+    await s.clock.advance(499); // still here: signals keep flowing on this connection until our time
+    expect(s.client.state).toBe('connected');
+    expect(first.closedWith).toBeNull();
+    await s.clock.advance(1);
     expect(s.client.state).toBe('reconnecting');
-    await s.clock.advance(499); // the server's afterMs is a floor for the first attempt
+    expect(first.closedWith).toBe(4000); // keeps the seat for the resume
+    await s.clock.advance(100); // then the policy's first delay
+    expect(s.platform.sockets).toHaveLength(2);
+    expect(s.platform.last.sent).toHaveLength(0);
+    s.platform.last.open();
+    expect(s.platform.last.sent[0]).toMatchObject({ type: 'join', resume: { peerId: 'peer-aaaaaaaa' } });
+  });
+
+  it('a drained connection closed before its afterMs still waits the rest of it', async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.deliver({ type: 'reconnect', reason: 'draining', afterMs: 2_000 });
+    await s.clock.advance(500);
+    s.platform.last.drop(1012); // the server closed early
+    await s.clock.advance(1_499);
     expect(s.platform.sockets).toHaveLength(1);
     await s.clock.advance(1);
     expect(s.platform.sockets).toHaveLength(2);
+  });
+
+  it("honours a refused upgrade's Retry-After (Node) instead of the policy, plus jitter", async () => {
+    const s = setup();
+    await joinFirst(s);
+    s.platform.last.drop();
+    await s.clock.advance(100);
+    s.platform.last.refusal = { status: 503, retryAfterMs: 3_000 };
+    s.platform.last.refuse();
+    await settle();
+    const reconnecting = s.events.filter(([e]) => e === 'reconnecting').map(([, p]) => p);
+    // 3 s from the server, a quarter of the 1 s jitter (random() = 0.25).
+    expect(reconnecting.at(-1)).toMatchObject({ attempt: 2, delayMs: 3_250, error: { code: 'server_busy' } });
+    await s.clock.advance(3_249);
+    expect(s.platform.sockets).toHaveLength(2);
+    await s.clock.advance(1);
+    expect(s.platform.sockets).toHaveLength(3);
+  });
+
+  it('the first connect refused as busy rejects with server_busy and its retryAfterMs', async () => {
+    const s = setup();
+    const started = s.client.start();
+    s.platform.last.refusal = { status: 503, retryAfterMs: 2_000 };
+    s.platform.last.refuse();
+    await expect(started).rejects.toMatchObject({ code: 'server_busy', retryAfterMs: 2_000 });
   });
 
   it('reports the join before any frame that follows the welcome in the same tick (replayed mailbox)', async () => {

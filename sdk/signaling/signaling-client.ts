@@ -14,6 +14,7 @@ import {
   type ServerMessageOf,
 } from '../../signaling/protocol/light/index.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import { DEFAULTS } from '../defaults.js';
 import { SdkError } from '../errors.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { SOCKET_OPEN, type Platform, type SocketLike } from '../platform/platform.js';
@@ -47,6 +48,12 @@ export interface SignalingClientOptions {
   connectTimeoutMs: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /** ms added before retrying after a failure before open (`DEFAULTS.refusedRetryFloorMs`). */
+  refusedRetryFloorMs?: number;
+  /** ms of jitter on a server's `Retry-After` (`DEFAULTS.retryAfterJitterMs`). */
+  retryAfterJitterMs?: number;
+  /** Source of randomness in [0, 1); tests inject one. */
+  random?: () => number;
 }
 
 /** Close code we use to drop a socket we consider dead; not 1000/1001, so the server keeps our seat. */
@@ -69,6 +76,9 @@ export function tokenRefreshDelayMs(expiresAtSec: number, nowMs: number): number
   return Math.max(0, remaining - Math.max(30_000, remaining / 5));
 }
 
+/** Attempts that failed before their socket opened: refused upgrades, unreachable servers. */
+const failedBeforeOpen = new WeakSet<object>();
+
 export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private socket: SocketLike | null = null;
   private session: { sessionId: string; peerId: string } | null = null;
@@ -86,6 +96,9 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
   private meta: Record<string, string | number | boolean>;
   /** Aborts the connect attempt in flight (socket opening or joining), if any. */
   private abortAttempt: (() => void) | null = null;
+  /** A drain's `reconnect`: when we move (clock ms), and the timer that moves us. */
+  private moveAt: number | null = null;
+  private moveTimer: TimerHandle | null = null;
 
   constructor(private readonly options: SignalingClientOptions) {
     super();
@@ -157,6 +170,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     this.closedFlag = true;
     this.stopPing();
     this.stopTokenRefresh();
+    this.stopMove();
     if (this.sleepTimer !== null) this.options.clock.clearTimeout(this.sleepTimer);
     this.wake?.();
     this.onLeft?.();
@@ -194,6 +208,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
         return;
       }
       let settled = false;
+      let opened = false;
       let resuming = resume && this.session !== null;
       const fail = (err: SdkError, closeCode = CLOSE_DEAD) => {
         if (settled) return;
@@ -215,12 +230,31 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
         if (resuming && this.session) message.resume = { ...this.session };
         socket.send(JSON.stringify(message));
       };
-      socket.onopen = join;
+      socket.onopen = () => {
+        opened = true;
+        join();
+      };
       socket.onerror = () => {
         /* the close event follows and carries the outcome */
       };
-      socket.onclose = (ev) =>
-        fail(new SdkError('signaling_unavailable', `closed before welcome (${ev.code})`, { cause: ev }));
+      socket.onclose = (ev) => {
+        if (opened) {
+          fail(new SdkError('signaling_unavailable', `closed before welcome (${ev.code})`, { cause: ev }));
+          return;
+        }
+        // Refused or unreachable. Node can read a refusal's status and Retry-After; a browser cannot.
+        const refusal = socket.refusal;
+        const err =
+          refusal?.retryAfterMs !== undefined
+            ? new SdkError('server_busy', undefined, { cause: ev, retryAfterMs: refusal.retryAfterMs })
+            : new SdkError(
+                'signaling_unavailable',
+                refusal ? `upgrade refused (${refusal.status})` : `closed before open (${ev.code})`,
+                { cause: ev },
+              );
+        failedBeforeOpen.add(err);
+        fail(err);
+      };
       socket.onmessage = (ev) => {
         const message = parse(ev.data);
         if (!message || settled) return;
@@ -259,8 +293,17 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
       if (message.type === 'left') return this.onLeft?.();
       if (message.type === 'token-refreshed') return this.scheduleTokenRefresh(message.expiresAt);
       if (message.type === 'reconnect') {
-        // Draining: go now, keeping our seat (not a clean close), and resume wherever we land.
-        this.onDrop(socket, new Error(`server asked to reconnect (${message.reason})`), message.afterMs);
+        // Draining: stay (signals still flow here) until our own time in the server's spread, then go,
+        // keeping our seat (not a clean close), and resume wherever we land.
+        const error = new Error(`server asked to reconnect (${message.reason})`);
+        if (message.afterMs <= 0) return this.onDrop(socket, error);
+        const { clock } = this.options;
+        this.stopMove();
+        this.moveAt = clock.now() + message.afterMs;
+        this.moveTimer = clock.setTimeout(() => {
+          this.moveTimer = null;
+          this.onDrop(socket, error);
+        }, message.afterMs);
         return;
       }
       this.emit('message', message);
@@ -268,7 +311,10 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     socket.onclose = (ev) => {
       const terminal = TERMINAL_CLOSES.get(ev.code);
       if (terminal && socket === this.socket) return this.close(new SdkError(terminal));
-      this.onDrop(socket, new Error(`socket closed (${ev.code})`));
+      // Closed before our time in a drain's spread: the rest of it is still a floor.
+      const { clock } = this.options;
+      const wait = this.moveAt === null ? 0 : Math.max(0, this.moveAt - clock.now());
+      this.onDrop(socket, new Error(`socket closed (${ev.code})`), wait);
     };
     socket.onerror = () => {
       /* close follows */
@@ -319,6 +365,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
     this.socket = null;
     this.stopPing();
     this.stopTokenRefresh();
+    this.stopMove();
     detach(socket);
     try {
       socket.close(CLOSE_DEAD);
@@ -339,7 +386,7 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
         this.close(new SdkError('reconnect_gave_up', undefined, { cause: lastError }));
         return;
       }
-      const delayMs = attempt === 1 ? Math.max(next, minDelayMs) : next;
+      const delayMs = this.refusalDelayMs(lastError, attempt === 1 ? Math.max(next, minDelayMs) : next);
       this.emit('reconnecting', { attempt, delayMs, error: lastError });
       await this.sleep(delayMs);
       if (this.closedFlag) return;
@@ -357,6 +404,25 @@ export class SignalingClient extends TypedEmitter<SignalingClientEvents> {
         lastError = err;
       }
     }
+  }
+
+  /**
+   * After an attempt refused before it opened: the server's Retry-After plus jitter when we could read
+   * it (Node), else the policy's delay plus a floor (a browser cannot tell a busy instance from one that
+   * is down, and either is better left alone for a moment). Otherwise the policy's delay alone.
+   */
+  private refusalDelayMs(error: unknown, policyDelayMs: number): number {
+    if (!(error instanceof SdkError) || !failedBeforeOpen.has(error)) return policyDelayMs;
+    const { random = Math.random, retryAfterJitterMs, refusedRetryFloorMs } = this.options;
+    if (error.retryAfterMs !== undefined)
+      return error.retryAfterMs + Math.floor(random() * (retryAfterJitterMs ?? DEFAULTS.retryAfterJitterMs));
+    return policyDelayMs + (refusedRetryFloorMs ?? DEFAULTS.refusedRetryFloorMs);
+  }
+
+  private stopMove(): void {
+    if (this.moveTimer !== null) this.options.clock.clearTimeout(this.moveTimer);
+    this.moveTimer = null;
+    this.moveAt = null;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -10,7 +10,7 @@ import type { Grant, TokenVerifier } from './token-verifier.js';
 /** A refusal: its code (with its HTTP status in the error list) and a reason safe to show the client. */
 export type UpgradeDecision =
   | { ok: true; grant: Grant; ip: string }
-  | { ok: false; code: HttpErrorCode; reason: string; detail?: string };
+  | { ok: false; code: HttpErrorCode; reason: string; detail?: string; retryAfterSec?: number };
 
 export interface UpgradeGate {
   path: string;
@@ -24,6 +24,11 @@ export interface UpgradeGate {
   maxConnectionsPerIp: number;
   /** Whether a token of this user issued then is refused (a revocation). */
   revoked: (userId: string, issuedAt: number | undefined) => boolean;
+  /**
+   * Admission control (connection/admission.ts): asked after the cheap checks, before the token is
+   * verified; a refusal carries its Retry-After in seconds.
+   */
+  admit?: () => { ok: true } | { ok: false; retryAfterSec: number };
 }
 
 /** Client address; behind a trusted proxy, the hop the proxy appended last to X-Forwarded-For. */
@@ -71,6 +76,10 @@ export function decideUpgrade(req: IncomingMessage, gate: UpgradeGate): UpgradeD
   if (!originAllowed(req.headers.origin, req.headers.host, gate.origins)) {
     return { ok: false, code: 'origin_not_allowed', reason: 'origin not allowed' };
   }
+  // Past the cheap checks (a client refused by them spends no admission), before the costly ones.
+  const admitted = gate.admit?.() ?? { ok: true };
+  if (!admitted.ok)
+    return { ok: false, code: 'server_busy', reason: 'busy', retryAfterSec: admitted.retryAfterSec };
   const token = tokenFrom(req, url);
   if (!token) return { ok: false, code: 'unauthorized', reason: 'missing token' };
   const verified = gate.verifier.verify(token);

@@ -51,6 +51,11 @@ export const ERROR_CODES = {
   origin_not_allowed: { close: 4403, message: 'Origin not allowed', http: 403 },
   /** This instance holds its connection cap. */
   server_full: { close: 4503, message: 'Server is full', http: 503 },
+  /**
+   * This instance takes new connections at its admission rate and this one came past it: retry after the
+   * HTTP `Retry-After` (seconds; each refusal its own, spread over the backlog), here or elsewhere.
+   */
+  server_busy: { close: 4503, message: 'Server is busy: retry later', http: 503 },
   /** The client address holds its connection cap. */
   too_many_connections: { close: 4429, message: 'Too many connections from this address', http: 429 },
 } as const satisfies Record<string, { close: number; message: string; http?: number }>;

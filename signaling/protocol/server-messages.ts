@@ -100,7 +100,11 @@ export const pongMessage = z
   .object({ type: z.literal('pong'), replyTo: requestIdSchema.optional(), t: z.number().optional() })
   .strict();
 
-/** The server is going away (drain or restart): reconnect, resuming the session, after `afterMs`. */
+/**
+ * The server is going away (drain or restart): reconnect, resuming the session, after `afterMs`. A drain
+ * gives each client its own `afterMs` over a window (DRAIN_SPREAD_MS), so its clients reach the other
+ * instances under their admission rate; the client may stay on this connection until then.
+ */
 export const reconnectMessage = z
   .object({
     type: z.literal('reconnect'),

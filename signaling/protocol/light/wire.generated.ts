@@ -121,6 +121,7 @@ export type ServerMessage =
         | 'forbidden'
         | 'origin_not_allowed'
         | 'server_full'
+        | 'server_busy'
         | 'too_many_connections';
       message: string;
       replyTo?: string | number | undefined;
@@ -494,6 +495,7 @@ export const serverMessageJsonSchema: JsonSchema = {
             'forbidden',
             'origin_not_allowed',
             'server_full',
+            'server_busy',
             'too_many_connections',
           ],
         },
