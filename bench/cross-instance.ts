@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { io as connectSocketIo, type Socket } from 'socket.io-client';
 import { startRedis } from '../test-support/redis.js';
+import { pacedLoad } from './paced-load.js';
 import { percentile, round } from './stats.js';
 import { boot, cpuSeconds, startTarget, type BenchClient } from './targets.js';
 
@@ -271,22 +272,9 @@ export async function crossLatency(
       if (at > 0) samples.push(performance.now() - Number(candidate.slice(at + 3)));
     });
   }
-  const perTick = rate / 100 / pairCount;
-  let sent = 0;
-  let carry = 0;
-  for (let tick = 0; tick < seconds * 100; tick++) {
-    const start = performance.now();
-    carry += perTick;
-    const n = Math.floor(carry);
-    carry -= n;
-    for (const [s, r] of ps) {
-      for (let i = 0; i < n; i++) {
-        s.send(r.id, `${CANDIDATE} t=${performance.now()}`);
-        sent++;
-      }
-    }
-    await new Promise((res) => setTimeout(res, Math.max(0, 10 - (performance.now() - start))));
-  }
+  const sent = await pacedLoad(ps, rate, seconds, (s, r) =>
+    s.send(r.id, `${CANDIDATE} t=${performance.now()}`),
+  );
   await new Promise((r) => setTimeout(r, 500));
   const problems = ps.flat().flatMap((c) => c.problems);
   for (const c of ps.flat()) c.close();

@@ -4,6 +4,7 @@
  * p50 and p99 from send to delivery (sender and receiver share this process's clock).
  */
 import { cpuSeconds, startTarget, type BenchClient, type Target } from './targets.js';
+import { pacedLoad } from './paced-load.js';
 import { percentile, round } from './stats.js';
 
 const CANDIDATE =
@@ -100,24 +101,9 @@ export async function latency(
       if (at > 0) samples.push(performance.now() - Number(text.slice(at + 3, text.indexOf('"', at))));
     });
   }
-  // Every 10 ms each pair sends its share of the rate, so the load is smooth rather than one burst a second.
-  const perTick = rate / 100 / pairCount;
-  let sent = 0;
-  let carry = 0;
-  const ticks = seconds * 100;
-  for (let tick = 0; tick < ticks; tick++) {
-    const start = performance.now();
-    carry += perTick;
-    const n = Math.floor(carry);
-    carry -= n;
-    for (const [s, r] of ps) {
-      for (let i = 0; i < n; i++) {
-        s.signal(r.id, `${CANDIDATE} t=${performance.now()}`);
-        sent++;
-      }
-    }
-    await new Promise((res) => setTimeout(res, Math.max(0, 10 - (performance.now() - start))));
-  }
+  const sent = await pacedLoad(ps, rate, seconds, (s, r) =>
+    s.signal(r.id, `${CANDIDATE} t=${performance.now()}`),
+  );
   await new Promise((r) => setTimeout(r, 500));
   for (const [s, r] of ps) {
     s.ws.terminate();

@@ -10,14 +10,16 @@ import { isIPv6 } from 'node:net';
 
 /**
  * Bind a UDP socket to one address (IPv4 or IPv6; an IPv6 one takes IPv6 only); null when the port is
- * taken. Lookups are synchronous: we only send to IP literals.
+ * taken. Lookups are synchronous: we only send to IP literals. `reusePort` (Node ≥ 22.12 / 23.1, Linux):
+ * several sockets share the port and the kernel picks one by a hash of the 4-tuple.
  */
-export function bindUdp(host: string, port: number): Promise<Socket | null> {
+export function bindUdp(host: string, port: number, reusePort = false): Promise<Socket | null> {
   return new Promise((resolve) => {
     const v6 = isIPv6(host);
     const socket = createSocket({
       type: v6 ? 'udp6' : 'udp4',
       ipv6Only: v6,
+      ...(reusePort ? { reusePort: true } : {}),
       lookup: (address, _opts, cb) => cb(null, address, v6 ? 6 : 4),
     });
     const onError = () => {

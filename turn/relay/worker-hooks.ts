@@ -4,8 +4,8 @@
  * that keeps what must stay global across workers: the allocation quotas and the addresses of each room's
  * allocations (room scope). A relay on its own has none of this.
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import type { Socket } from 'node:dgram';
+import { bindUdp } from './relay-ports.js';
 
 /** A listening UDP socket as the relay uses it: a dgram socket, or the primary's socket seen from a worker. */
 export interface ListenerSocket {
@@ -43,30 +43,13 @@ export interface WorkerHooks {
  * With `reusePort` (Node ≥ 22.12 / 23.1 and Linux) several sockets share the port and the kernel picks one
  * by a hash of the 4-tuple, so one client always reaches the same socket.
  */
-export function bindListenerSocket(
+export async function bindListenerSocket(
   host: string,
   port: number,
   reusePort = false,
 ): Promise<ListenerSocket | null> {
-  return new Promise((resolve) => {
-    const v6 = isIPv6(host);
-    const socket = createSocket({
-      type: v6 ? 'udp6' : 'udp4',
-      ipv6Only: v6,
-      ...(reusePort ? { reusePort: true } : {}),
-      // Lookups are synchronous: we only send to IP literals.
-      lookup: (address, _opts, cb) => cb(null, address, v6 ? 6 : 4),
-    });
-    const onError = () => {
-      socket.close();
-      resolve(null);
-    };
-    socket.once('error', onError);
-    socket.bind({ address: host, port, exclusive: true }, () => {
-      socket.off('error', onError);
-      resolve(dgramListener(socket));
-    });
-  });
+  const socket = await bindUdp(host, port, reusePort);
+  return socket && dgramListener(socket);
 }
 
 /** A bound dgram socket as a ListenerSocket. */
