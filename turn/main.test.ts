@@ -69,9 +69,14 @@ describe('turn/main', () => {
       const cred = mintTurnCredential({ secret: 's2', userId: 'op', ttlSeconds: 60 });
       const client = await TurnClient.connect({ host: '127.0.0.1', port }, cred.username, cred.credential);
       expect((await client.allocate()).code).toBe(0);
-      const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
-      expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ ok: true, allocations: 1 });
+      // With worker threads (one per core where Node has SO_REUSEPORT) the figures are the workers'
+      // reports, summed every 200 ms: they lag the allocation by up to that.
+      await expect
+        .poll(async () => {
+          const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+          return { status: health.status, body: (await health.json()) as unknown };
+        })
+        .toEqual({ status: 200, body: { ok: true, allocations: 1 } });
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toContain('process_cpu');
       expect(metrics).toMatch(/^turn_allocations_active\{transport="udp"\} 1$/m);
