@@ -25,6 +25,10 @@ export async function startLoopbackRelay(options: Partial<RelayOptions> = {}): P
     ...loadTurnConfig({ TURN_PORT: String(port), TURN_TLS_PORT: '0' }),
     secrets: [TEST_TURN_SECRET],
     allowedPeers: ['127.0.0.0/8'],
+    // One event loop unless a test asks for workers: these tests read stats() right after traffic, and a
+    // worker relay's figures are the workers' reports, summed every 200 ms. Worker relays have their own
+    // tests (relay-workers.e2e, multi-address.e2e) and run under `npm start` on Node 26.
+    workers: 1,
     ...options,
   });
 }
