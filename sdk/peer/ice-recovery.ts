@@ -22,6 +22,8 @@ export interface IceRecoveryHooks {
 export class IceRecovery {
   private graceTimer: TimerHandle | null = null;
   private restartTimer: TimerHandle | null = null;
+  /** The remote restarted ICE (its offer carried new credentials): its next `connected` is a restore. */
+  private remoteRestart = false;
 
   constructor(private readonly hooks: IceRecoveryHooks) {}
 
@@ -34,8 +36,9 @@ export class IceRecovery {
   onIceState(state: RTCIceConnectionState, linkUp: boolean): void {
     if (state === 'connected' || state === 'completed') {
       this.clear('graceTimer');
-      if (this.restartTimer !== null) {
+      if (this.restartTimer !== null || this.remoteRestart) {
         this.clear('restartTimer');
+        this.remoteRestart = false;
         this.hooks.restored();
       }
       return;
@@ -62,10 +65,20 @@ export class IceRecovery {
     this.hooks.restart(reason);
   }
 
+  /**
+   * The remote restarted ICE on the live link. The side that answers never restarts itself toward an SDK
+   * peer, and the remote's offer may arrive before this side's grace ran out, or before it saw ICE falter
+   * at all: the restore is still announced here (new pair, data re-acknowledged).
+   */
+  onRemoteRestart(): void {
+    this.remoteRestart = true;
+  }
+
   /** The link connected, was replaced or closed: nothing pending. Idempotent. */
   reset(): void {
     this.clear('graceTimer');
     this.clear('restartTimer');
+    this.remoteRestart = false;
   }
 
   private clear(name: 'graceTimer' | 'restartTimer'): void {

@@ -302,6 +302,28 @@ describe('PeerSession', () => {
     expect(s.links).toHaveLength(3);
   });
 
+  it('answering side: the remote restarts ICE before this side saw it falter: the restore is announced here too', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    const kinds: string[] = [];
+    s.session.on('link', (e) => kinds.push(`${e.kind}:${e.reason}`));
+    s.session.receiveSignal(offerIn('r1', 's1'));
+    s.links[0]!.up();
+    await s.clock.advance(10);
+    const paths = s.paths.length;
+    s.session.receiveSignal(offerIn('r1', 's1')); // renegotiation, same credentials: not a restart
+    s.links[0]!.fire('ice-state', 'connected');
+    await s.clock.advance(10);
+    expect(kinds.filter((k) => k.endsWith('ice restart'))).toEqual([]);
+    s.session.receiveSignal(offerIn('r2', 's1')); // same connection, new ICE credentials: a restart
+    expect(s.links).toHaveLength(1);
+    s.links[0]!.fire('ice-state', 'checking');
+    s.links[0]!.fire('ice-state', 'connected');
+    await s.clock.advance(10);
+    expect(kinds.filter((k) => k.endsWith('ice restart'))).toEqual(['connected:ice restart']);
+    expect(s.paths.length).toBe(paths + 1);
+    expect(s.links[0]!.restarts).toEqual([]); // the answering side never restarts toward an SDK peer
+  });
+
   it('a working link replaced at the remote side: websocket path at once, unacked data resent there', async () => {
     const s = setup('bbbbbbbb', 'aaaaaaaa');
     s.session.receiveSignal(offerIn('r1', 's1'));

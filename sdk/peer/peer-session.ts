@@ -162,7 +162,11 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     if (route === 'drop') return;
     if (route === 'new-link') this.newLink(this.link ? 'remote replaced link' : 'remote offer', false);
     if (signal.type === 'candidate') this.observed.remote.push(parseCandidate(signal.candidate.candidate));
-    this.link?.signal(signal);
+    const link = this.link;
+    if (!link) return;
+    const ufrag = link.remoteUfrag;
+    link.signal(signal);
+    if (this.linkConnected && ufrag !== null && link.remoteUfrag !== ufrag) this.ice.onRemoteRestart();
   }
 
   private sendSignal(signal: SignalPayload): void {
