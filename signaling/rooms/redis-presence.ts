@@ -3,7 +3,8 @@
  * whose resume window passed. Every third of the presence TTL it refreshes the liveness of the members
  * attached here, then sweeps the rooms this instance serves (and those where it suspended someone) for
  * members whose instance died (liveness gone) — suspended with a grace period — and for suspended members
- * whose grace ran out, who leave `timeout`. After Redis comes back from a loss it re-asserts our seats and
+ * whose grace ran out, who leave `timeout`. Members of ours that another instance took for dead while this
+ * one stalled are reclaimed by the refresh. After Redis comes back from a loss it re-asserts our seats and
  * hands our attached members what was queued for them meanwhile.
  */
 import type { Logger } from 'pino';
@@ -12,7 +13,7 @@ import { unpackFrame } from './bus-messages.js';
 import type { BusRedis } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { LocalSeats, Seat } from './redis-local-seats.js';
-import { ORPHAN_SCRIPT, REASSERT_SCRIPT, TAKE_MAILBOX_SCRIPT } from './redis-scripts.js';
+import { HEARTBEAT_SCRIPT, ORPHAN_SCRIPT, REASSERT_SCRIPT, TAKE_MAILBOX_SCRIPT } from './redis-scripts.js';
 import { deliverSafely, type LeaveReason } from './room-bus.js';
 
 export interface PresenceOptions {
@@ -55,18 +56,9 @@ export class Presence {
 
   private async round(): Promise<void> {
     if (!this.o.ready()) return;
-    const { redis, keys, local } = this.o;
+    const { local } = this.o;
     try {
-      // One command per member, pipelined by the client: in a cluster they go to their rooms' primaries.
-      const sessionTtl = this.o.presenceTtlMs + this.o.resumeWindowMs;
-      await Promise.all(
-        local
-          .entries()
-          .flatMap(([peerId, entry]) => [
-            redis.commands.set(keys.alive(entry.room, peerId), this.o.nodeId, { PX: this.o.presenceTtlMs }),
-            redis.commands.pExpire(keys.session(entry.seat.session.sessionId), sessionTtl),
-          ]),
-      );
+      await this.heartbeat();
       const now = this.o.clock.now();
       const rooms = new Set(local.rooms());
       for (const [room, until] of this.watched) {
@@ -79,6 +71,43 @@ export class Presence {
     } catch (err) {
       this.o.log.debug({ err }, 'presence maintenance failed');
     }
+  }
+
+  /**
+   * Our members' liveness, pipelined by the client (in a cluster each goes to its room's primary). An event
+   * loop stalled past the TTL (a GC pause, a CPU-starved host, a debugger) had its members taken for dead
+   * by another instance's sweep, their seats suspended and their frames queued: reclaim them and hand them
+   * what was queued, so a live connection is never timed out of its room.
+   */
+  private async heartbeat(): Promise<void> {
+    const { redis, keys, local, nodeId, presenceTtlMs } = this.o;
+    const sessionTtl = presenceTtlMs + this.o.resumeWindowMs;
+    const reclaimed: string[] = [];
+    await Promise.all(
+      local
+        .entries()
+        .flatMap(([peerId, entry]) => [
+          redis
+            .run(
+              HEARTBEAT_SCRIPT,
+              [
+                keys.seats(entry.room),
+                keys.nodes(entry.room),
+                keys.alive(entry.room, peerId),
+                keys.grace(entry.room, peerId),
+              ],
+              [peerId, nodeId, entry.seat.session.sessionId, String(presenceTtlMs), entry.holder ? '1' : '0'],
+            )
+            .then((result) => void (result === 2 && reclaimed.push(peerId))),
+          redis.commands.pExpire(keys.session(entry.seat.session.sessionId), sessionTtl),
+        ]),
+    );
+    if (reclaimed.length === 0) return;
+    this.o.log.warn(
+      { members: reclaimed.length },
+      'presence had lapsed (this instance stalled past PRESENCE_TTL_MS): reclaimed members another instance took for dead',
+    );
+    await this.drainMailboxes(reclaimed);
   }
 
   private async sweep(room: string): Promise<void> {
@@ -142,12 +171,14 @@ export class Presence {
     for (const delayMs of [0, 500, 2000]) this.o.clock.setTimeout(() => void this.drainMailboxes(), delayMs);
   }
 
-  private async drainMailboxes(): Promise<void> {
+  /** Hand attached members (all, or `only` these) the frames queued for them while they were not routed here. */
+  private async drainMailboxes(only?: string[]): Promise<void> {
     if (this.closed) return;
     const { redis, keys, local } = this.o;
+    const wanted = only ? new Set(only) : null;
     await Promise.all(
       local.entries().map(async ([peerId, entry]) => {
-        if (!entry.holder) return;
+        if (!entry.holder || (wanted && !wanted.has(peerId))) return;
         const queued = (await redis
           .run(TAKE_MAILBOX_SCRIPT, [keys.mailbox(entry.room, peerId)], [])
           .catch(() => [])) as string[];

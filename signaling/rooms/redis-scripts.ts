@@ -59,6 +59,28 @@ redis.call('DEL', KEYS[3])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 return 1`);
 
+/**
+ * A member's liveness, refreshed by the instance holding it. A member it holds gets its liveness key again.
+ * One orphaned meanwhile (ARGV[5] = '1': the member is connected here, but this instance stalled past the
+ * presence TTL and another one's sweep took it for dead) is reclaimed while its session still holds the seat
+ * and no other instance took it over: its grace ends, and its frames route here again. KEYS seats, nodes,
+ * alive, grace. ARGV peerId, nodeId, sessionId, presenceTtlMs, attached. Returns 1 alive, 2 reclaimed,
+ * 0 not ours (left, resumed elsewhere, or suspended here).
+ */
+export const HEARTBEAT_SCRIPT = script(`
+local node = redis.call('HGET', KEYS[2], ARGV[1])
+if node == ARGV[2] then
+  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+  return 1
+end
+if node ~= '' or ARGV[5] ~= '1' then return 0 end
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw or cjson.decode(raw).session.sessionId ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+redis.call('DEL', KEYS[4])
+return 2`);
+
 /** Replace a seat (ARGV[3]) only while session ARGV[2] holds it. KEYS seats. Returns 1 when replaced. */
 export const UPDATE_SCRIPT = script(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
