@@ -316,7 +316,14 @@ export class RedisBus implements RoomBus {
     );
   }
 
+  /** Every revocation in force. The server applies what it lists (at start): it counts as heard. */
   async revocations(): Promise<Revocation[]> {
+    const current = await this.readRevocations();
+    for (const r of current) this.revocationsSeen.add(revocationKey(r));
+    return current;
+  }
+
+  private async readRevocations(): Promise<Revocation[]> {
     const all = await this.redis.commands.hGetAll(this.keys.revoked());
     const nowSec = this.clock.now() / 1000;
     const out: Revocation[] = [];
@@ -324,7 +331,6 @@ export class RedisBus implements RoomBus {
       const r = parseWith(revocationSchema, raw);
       if (r && r.until > nowSec) {
         out.push(r);
-        this.revocationsSeen.add(`${r.userId} ${r.revokedAt}`);
       } else {
         // Ended (or unreadable): prune it here, the one place that reads them all.
         await this.redis.commands.hDel(this.keys.revoked(), user);
@@ -429,7 +435,17 @@ export class RedisBus implements RoomBus {
       this.options.log.warn({ bytes: raw.length }, 'bus: dropped a malformed revocation');
       return;
     }
-    this.revocationsSeen.add(`${revocation.userId} ${revocation.revokedAt}`);
+    this.announceRevocation(revocation);
+  }
+
+  /**
+   * Hand a revocation to the handlers once, however it reached us: the channel, or the re-read that
+   * catches up on messages lost while a shard channel moved (the two race, and either may come first).
+   */
+  private announceRevocation(revocation: Revocation): void {
+    const key = revocationKey(revocation);
+    if (this.revocationsSeen.has(key)) return;
+    this.revocationsSeen.add(key);
     for (const handler of this.revokedHandlers) handler(revocation);
   }
 
@@ -442,12 +458,18 @@ export class RedisBus implements RoomBus {
 
   private async catchUpRevocations(): Promise<void> {
     if (this.revokedHandlers.length === 0) return;
-    const seen = new Set(this.revocationsSeen);
-    for (const r of await this.revocations()) {
-      if (seen.has(`${r.userId} ${r.revokedAt}`)) continue;
-      for (const handler of this.revokedHandlers) handler(r);
-    }
+    const before = [...this.revocationsSeen];
+    const current = await this.readRevocations();
+    for (const r of current) this.announceRevocation(r);
+    // Ended revocations were pruned from Redis: forget them here too, so the set stays bounded (one heard
+    // on the channel during the read is not in `before`, and stays).
+    const live = new Set(current.map(revocationKey));
+    for (const key of before) if (!live.has(key)) this.revocationsSeen.delete(key);
   }
+}
+
+function revocationKey(r: Revocation): string {
+  return `${r.userId} ${r.revokedAt}`;
 }
 
 /** Seats (as stored) in join order. */
