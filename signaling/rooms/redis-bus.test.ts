@@ -75,7 +75,7 @@ describe.skipIf(!available)('Redis bus across instances', () => {
     const a = await joinOn(instances[0]!, 'a');
     const b = await joinOn(instances[1]!, 'b');
     for (let i = 0; i < 300; i++) a.c.send({ type: 'data', to: b.welcome.peerId, payload: String(i) });
-    await expect.poll(() => b.c.all('data').length).toBe(300);
+    await expect.poll(() => b.c.all('data').length, { timeout: 10_000 }).toBe(300);
     expect(b.c.all('data').map((d) => Number(d.payload))).toEqual([...Array(300).keys()]);
     const other = await joinOn(instances[1]!, 'c', 'elsewhere');
     a.c.send({ type: 'signal', id: 9, to: other.welcome.peerId, signal: { type: 'offer', sdp: 'x' } });
@@ -129,7 +129,7 @@ describe.skipIf(!available)('Redis bus across instances', () => {
     await cluster(2);
     const a = await joinOn(instances[0]!, 'a');
     const b = await joinOn(instances[1]!, 'b');
-    await expect.poll(() => a.c.all('peer-joined').length).toBe(1);
+    await expect.poll(() => a.c.all('peer-joined').length, { timeout: 5000 }).toBe(1);
     await redis.stop();
     await expect
       .poll(async () => (await fetch(`${instances[0]!.httpUrl}/readyz`)).status, { timeout: 5000 })
