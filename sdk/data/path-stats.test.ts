@@ -26,6 +26,7 @@ describe('readPath', () => {
     );
     expect(r).toEqual({
       path: 'direct',
+      pairId: 'P',
       rttMs: 12,
       localCandidateType: 'host',
       remoteCandidateType: 'srflx',

@@ -7,6 +7,8 @@ export type LinkPath = 'direct' | 'relay';
 
 export interface PathReading {
   path: LinkPath;
+  /** The selected pair's stats id: a new one after an ICE restart selected a pair of the new generation. */
+  pairId: string;
   rttMs: number | undefined;
   localCandidateType: string | undefined;
   remoteCandidateType: string | undefined;
@@ -43,6 +45,7 @@ export function readPath(report: RTCStatsReport): PathReading | null {
   const relayed = local?.candidateType === 'relay' || remote?.candidateType === 'relay';
   return {
     path: relayed ? 'relay' : 'direct',
+    pairId: pair.id,
     rttMs:
       typeof pair.currentRoundTripTime === 'number'
         ? Math.round(pair.currentRoundTripTime * 1000)

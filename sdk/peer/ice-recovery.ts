@@ -74,6 +74,21 @@ export class IceRecovery {
     this.remoteRestart = true;
   }
 
+  /** The remote's restart is pending here: see `selectedPairChanged`. */
+  get awaitingRemoteRestart(): boolean {
+    return this.remoteRestart;
+  }
+
+  /**
+   * The link's stats show a pair selected since the remote restarted ICE. libwebrtc may keep reporting
+   * `connected` through a restart on the side that answers it (it never saw the old pair fail), so no
+   * state change would tell this side the restart is done.
+   */
+  selectedPairChanged(): void {
+    if (!this.remoteRestart) return;
+    this.onIceState('connected', true);
+  }
+
   /** The link connected, was replaced or closed: nothing pending. Idempotent. */
   reset(): void {
     this.clear('graceTimer');

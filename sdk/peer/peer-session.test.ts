@@ -48,8 +48,11 @@ class FakeLink extends TypedEmitter<LinkEvents> implements Link {
     this.restarts.push(this.restarts.length);
   }
   setConfiguration(): void {}
-  getStats(): null {
-    return null;
+  /** What getStats() reports (entries by id), or null for a platform without stats. */
+  stats: Array<Record<string, unknown>> | null = null;
+  getStats(): Promise<RTCStatsReport> | null {
+    if (!this.stats) return null;
+    return Promise.resolve(new Map(this.stats.map((e) => [e['id'], e])) as unknown as RTCStatsReport);
   }
   destroy(): void {
     if (this.destroyed) return;
@@ -322,6 +325,40 @@ describe('PeerSession', () => {
     expect(kinds.filter((k) => k.endsWith('ice restart'))).toEqual(['connected:ice restart']);
     expect(s.paths.length).toBe(paths + 1);
     expect(s.links[0]!.restarts).toEqual([]); // the answering side never restarts toward an SDK peer
+  });
+
+  it('answering side: a remote restart ICE never reports: done once the stats show a newly selected pair', async () => {
+    const s = setup('bbbbbbbb', 'aaaaaaaa');
+    const kinds: string[] = [];
+    s.session.on('link', (e) => kinds.push(`${e.kind}:${e.reason}`));
+    const selected = (pairId: string) => [
+      { id: 'T', type: 'transport', selectedCandidatePairId: pairId },
+      {
+        id: pairId,
+        type: 'candidate-pair',
+        localCandidateId: `L-${pairId}`,
+        remoteCandidateId: `R-${pairId}`,
+      },
+      { id: `L-${pairId}`, type: 'local-candidate', candidateType: 'relay' },
+      { id: `R-${pairId}`, type: 'remote-candidate', candidateType: 'relay' },
+    ];
+    s.session.receiveSignal(offerIn('r1', 's1'));
+    const link = s.links[0]!;
+    link.stats = selected('p1');
+    link.up();
+    await s.clock.advance(10);
+    // libwebrtc kept reporting `connected` through the restart here: no ICE state event comes.
+    s.session.receiveSignal(offerIn('r2', 's1'));
+    await s.session.refreshPath();
+    expect(kinds.filter((k) => k.endsWith('ice restart'))).toEqual([]); // still the old pair
+    link.stats = selected('p2');
+    const paths = s.paths.length;
+    await s.session.refreshPath();
+    await s.clock.advance(10);
+    expect(kinds.filter((k) => k.endsWith('ice restart'))).toEqual(['connected:ice restart']);
+    expect(s.paths.slice(paths)).toEqual(['relay']);
+    await s.session.refreshPath(); // once only
+    expect(kinds.filter((k) => k.endsWith('ice restart'))).toHaveLength(1);
   });
 
   it('a working link replaced at the remote side: websocket path at once, unacked data resent there', async () => {

@@ -61,6 +61,8 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
   /** A peer that does not run this SDK: the time it gets to offer first. */
   private plainOfferTimer: TimerHandle | null = null;
   private closed = false;
+  /** The selected pair (stats id) when the remote last restarted ICE on the live link. */
+  private pairBeforeRemoteRestart: string | null = null;
   /** When this side last created a link or asked the remote for one. */
   private lastAttemptAt = -Infinity;
 
@@ -166,7 +168,10 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     if (!link) return;
     const ufrag = link.remoteUfrag;
     link.signal(signal);
-    if (this.linkConnected && ufrag !== null && link.remoteUfrag !== ufrag) this.ice.onRemoteRestart();
+    if (this.linkConnected && ufrag !== null && link.remoteUfrag !== ufrag) {
+      this.pairBeforeRemoteRestart = this.linkStats?.pairId ?? null;
+      this.ice.onRemoteRestart();
+    }
   }
 
   private sendSignal(signal: SignalPayload): void {
@@ -407,6 +412,9 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     }
     if (this.closed || !this.linkConnected || reader !== this.statsReader) return;
     this.linkStats = reading;
+    if (reading && this.ice.awaitingRemoteRestart && reading.pairId !== this.pairBeforeRemoteRestart) {
+      return this.ice.selectedPairChanged(); // announces the restore, and the path with it
+    }
     this.setPath(reading?.path ?? 'direct', reading?.rttMs, announce);
     this.noteQuality();
   }
