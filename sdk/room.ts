@@ -205,8 +205,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   getPeerStats(peerId: string): PeerStats {
     const s = this.roster.get(peerId);
     if (!s) throw new SdkError('unknown_peer', undefined, { peerId });
-    const { path: _path, quality: _quality, ...numbers } = s.linkStats ?? {};
-    return { ...numbers, path: s.path, quality: s.quality };
+    const { path: _path, quality: _quality, ...numbers } = s.pathState.stats ?? {};
+    return { ...numbers, path: s.pathState.path, quality: s.pathState.quality };
   }
 
   /** Publish every track of `stream` to every peer, now and on future links. */
@@ -476,10 +476,10 @@ function describe(s: PeerSession): RemotePeer {
     peerId: s.peerId,
     userId: s.member.userId,
     meta,
-    path: s.path,
-    rttMs: s.rttMs,
+    path: s.pathState.path,
+    rttMs: s.pathState.rttMs,
     p2pFailure: s.p2pFailure,
-    quality: s.quality,
+    quality: s.pathState.quality,
   };
 }
 

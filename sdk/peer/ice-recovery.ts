@@ -24,6 +24,8 @@ export class IceRecovery {
   private restartTimer: TimerHandle | null = null;
   /** The remote restarted ICE (its offer carried new credentials): its next `connected` is a restore. */
   private remoteRestart = false;
+  /** The selected pair (stats id) when it did. */
+  private pairAtRemoteRestart: string | null = null;
 
   constructor(private readonly hooks: IceRecoveryHooks) {}
 
@@ -70,23 +72,20 @@ export class IceRecovery {
    * peer, and the remote's offer may arrive before this side's grace ran out, or before it saw ICE falter
    * at all: the restore is still announced here (new pair, data re-acknowledged).
    */
-  onRemoteRestart(): void {
+  onRemoteRestart(selectedPairId: string | null): void {
     this.remoteRestart = true;
-  }
-
-  /** The remote's restart is pending here: see `selectedPairChanged`. */
-  get awaitingRemoteRestart(): boolean {
-    return this.remoteRestart;
+    this.pairAtRemoteRestart = selectedPairId;
   }
 
   /**
-   * The link's stats show a pair selected since the remote restarted ICE. libwebrtc may keep reporting
-   * `connected` through a restart on the side that answers it (it never saw the old pair fail), so no
-   * state change would tell this side the restart is done.
+   * The link's stats name the selected pair. One selected since the remote restarted ICE ends that restart:
+   * libwebrtc may keep reporting `connected` through a restart on the side that answers it (it never saw
+   * the old pair fail), so no state change would tell this side. True when that restored the link.
    */
-  selectedPairChanged(): void {
-    if (!this.remoteRestart) return;
+  selectedPair(pairId: string): boolean {
+    if (!this.remoteRestart || pairId === this.pairAtRemoteRestart) return false;
     this.onIceState('connected', true);
+    return true;
   }
 
   /** The link connected, was replaced or closed: nothing pending. Idempotent. */

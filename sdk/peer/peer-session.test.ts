@@ -147,13 +147,13 @@ describe('PeerSession', () => {
     const s = setup('aaaaaaaa', 'bbbbbbbb');
     s.session.sendReliable(encodePayload('m1', 'c'));
     // No waiting for ICE or for the deadline: out at once while the first link is still connecting.
-    expect(s.session.path).toBe('connecting');
+    expect(s.session.pathState.path).toBe('connecting');
     expect(dataFrames(s.wire)).toEqual([
       { type: 'data', to: 'bbbbbbbb', payload: 'm1', channel: 'c', seq: 1 },
     ]);
     expect(s.session.sendUnreliable(encodePayload('u1', 'c'))).toBe(true);
     await s.clock.advance(1_000);
-    expect(s.session.path).toBe('websocket');
+    expect(s.session.pathState.path).toBe('websocket');
     s.wire.splice(0);
     // Unacked: resent after retransmitMs; acked: never again.
     await s.clock.advance(300);
@@ -174,7 +174,7 @@ describe('PeerSession', () => {
     await s.clock.advance(2_000);
     expect(s.links).toHaveLength(3);
     s.links[2]!.up();
-    expect(s.session.path).toBe('direct');
+    expect(s.session.pathState.path).toBe('direct');
     expect(s.links[2]!.sent).toEqual([
       toLinkText({ kind: 'reliable', seq: 1, ...encodePayload('during', undefined) }),
     ]);
@@ -187,7 +187,7 @@ describe('PeerSession', () => {
     s.links[0]!.up();
     await s.clock.advance(5_000);
     s.links[0]!.fail();
-    expect(s.session.path).toBe('websocket');
+    expect(s.session.pathState.path).toBe('websocket');
     expect(s.links).toHaveLength(2);
     s.links[1]!.fail(); // fails at once: no new link before the interval
     expect(s.links).toHaveLength(2);
@@ -224,7 +224,7 @@ describe('PeerSession', () => {
     await s.clock.advance(1_000);
     expect(s.links).toHaveLength(2);
     expect(link.destroyed).toBe(true);
-    expect(s.session.path).toBe('websocket');
+    expect(s.session.pathState.path).toBe('websocket');
   });
 
   it('answering side: a new ufrag in an offer replaces the link; stale candidates are dropped', () => {
@@ -271,7 +271,7 @@ describe('PeerSession', () => {
     await s.clock.advance(3_000);
     s.setOpen(false);
     s.links[0]!.fail();
-    expect(s.session.path).toBe('websocket');
+    expect(s.session.pathState.path).toBe('websocket');
     const relinks = () => s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl');
     expect(relinks()).toEqual([]); // nowhere to send it
     s.setOpen(true);
@@ -300,7 +300,7 @@ describe('PeerSession', () => {
     await s.clock.advance(2_000);
     expect(s.links).toHaveLength(3);
     s.links[2]!.up();
-    expect(s.session.path).toBe('direct');
+    expect(s.session.pathState.path).toBe('direct');
     await s.clock.advance(10_000);
     expect(s.links).toHaveLength(3);
   });
@@ -366,18 +366,18 @@ describe('PeerSession', () => {
     s.session.receiveSignal(offerIn('r1', 's1'));
     s.links[0]!.up();
     await s.clock.advance(10);
-    expect(s.session.path).toBe('direct');
+    expect(s.session.pathState.path).toBe('direct');
     s.session.sendReliable(encodePayload('last', undefined)); // on the old link, never acked
     expect(s.links[0]!.sent).toHaveLength(1);
     s.session.receiveSignal(offerIn('r2', 's2')); // the remote made a new connection
     expect(s.links).toHaveLength(2);
-    expect(s.session.path).toBe('websocket');
+    expect(s.session.pathState.path).toBe('websocket');
     expect(dataFrames(s.wire)).toEqual([{ type: 'data', to: 'aaaaaaaa', payload: 'last', seq: 1 }]);
     // The replacement never connects: the relink loop runs instead of holding data forever.
     await s.clock.advance(2_000);
     expect(s.wire.filter((m) => m.type === 'data' && m.channel === '~ctl')).toHaveLength(1);
     s.links[1]!.up();
-    expect(s.session.path).toBe('direct');
+    expect(s.session.pathState.path).toBe('direct');
   });
 
   it('a failed attempt says why, from the candidates each side gathered; a connected link clears it', async () => {

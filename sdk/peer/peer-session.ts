@@ -1,7 +1,7 @@
 /**
- * Everything about one remote peer that outlives any single link: its data (pair-data.ts), its current
- * path, queued signals, and the link itself, whose ICE is restarted when it falters (ice-recovery.ts)
- * and which is replaced when that fails or the remote went away.
+ * Everything about one remote peer that outlives any single link: its data (pair-data.ts), its path
+ * (path-state.ts), its outgoing signals (signal-outbox.ts), and the link itself, whose ICE is restarted
+ * when it falters (ice-recovery.ts) and which is replaced when that fails or the remote went away.
  *
  * Data never waits for a link: while none is connected it goes through signaling `data` frames, from
  * the first moment, and moves to the link as soon as one connects (socket.io's transport upgrade).
@@ -21,7 +21,6 @@ import { sendPlain } from '../data/plain-data.js';
 import { TypedEmitter } from '../events/typed-emitter.js';
 import { IceRecovery } from './ice-recovery.js';
 import type { Link } from './link.js';
-import { LinkStatsReader, type ConnectionQuality, type LinkStats } from './link-stats.js';
 import {
   diagnose,
   emptyObservations,
@@ -30,14 +29,14 @@ import {
   type P2pFailureReason,
 } from './p2p-diagnosis.js';
 import { PairData } from './pair-data.js';
-import type { Path, SessionEnv, SessionEvents } from './session-types.js';
+import { PathState } from './path-state.js';
+import type { SessionEnv, SessionEvents } from './session-types.js';
+import { SignalOutbox } from './signal-outbox.js';
 import { remember, routeSignal, shouldInitiate } from './signal-router.js';
 
 export type { LinkEvent, Path, SessionEnv, SessionEvents, SessionTuning } from './session-types.js';
 
 export class PeerSession extends TypedEmitter<SessionEvents> {
-  path: Path = 'connecting';
-  rttMs: number | undefined;
   /** Set after a fresh rejoin when this peer was not in the new welcome; cleared when it shows up. */
   orphanTimer: TimerHandle | null = null;
   /** Why the last attempt at a link failed; null while one is up or none has failed yet. */
@@ -48,11 +47,8 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
   /** Remote ufrags and session ids of replaced links (bounded): their late signals are dropped. */
   private readonly retired = { ufrags: new Set<string>(), sessions: new Set<string>() };
   private readonly data: PairData;
-  /** The live link's latest stats reading (every `statsIntervalMs`); null while none is up. */
-  linkStats: LinkStats | null = null;
-  private statsReader = new LinkStatsReader();
-  private reportedQuality: ConnectionQuality = 'lost';
-  private readonly signalQueue: SignalPayload[] = [];
+  readonly pathState: PathState;
+  private readonly outbox: SignalOutbox;
   /** Remote tracks received on the current link. */
   private remoteTracks: Array<{ track: MediaStreamTrack; stream: MediaStream }> = [];
   private p2pTimer: TimerHandle | null = null;
@@ -61,8 +57,6 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
   /** A peer that does not run this SDK: the time it gets to offer first. */
   private plainOfferTimer: TimerHandle | null = null;
   private closed = false;
-  /** The selected pair (stats id) when the remote last restarted ICE on the live link. */
-  private pairBeforeRemoteRestart: string | null = null;
   /** When this side last created a link or asked the remote for one. */
   private lastAttemptAt = -Infinity;
 
@@ -92,6 +86,17 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
       deliver: (event) => this.emit('data', { from: this.peerId, ...event }),
       onControl: (frame) => this.onControl(frame),
     });
+    this.pathState = new PathState({
+      path: (path, rttMs) => this.emit('path', { peerId: this.peerId, path, rttMs }),
+      quality: (quality) => this.emit('quality', { peerId: this.peerId, quality }),
+    });
+    this.outbox = new SignalOutbox(
+      {
+        open: () => this.canSignal(),
+        send: (signal) => host.signaling.send({ type: 'signal', to: this.peerId, signal }),
+      },
+      host.tuning.maxQueuedSignals,
+    );
   }
 
   /** Arm the deadline and make the first link (or wait for the remote's offer); after listeners are on. */
@@ -168,18 +173,8 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     if (!link) return;
     const ufrag = link.remoteUfrag;
     link.signal(signal);
-    if (this.linkConnected && ufrag !== null && link.remoteUfrag !== ufrag) {
-      this.pairBeforeRemoteRestart = this.linkStats?.pairId ?? null;
-      this.ice.onRemoteRestart();
-    }
-  }
-
-  private sendSignal(signal: SignalPayload): void {
-    if (this.signalQueue.length === 0 && this.canSignal()) {
-      if (this.host.signaling.send({ type: 'signal', to: this.peerId, signal })) return;
-    }
-    this.signalQueue.push(signal);
-    if (this.signalQueue.length > this.host.tuning.maxQueuedSignals) this.signalQueue.shift();
+    if (this.linkConnected && ufrag !== null && link.remoteUfrag !== ufrag)
+      this.ice.onRemoteRestart(this.pathState.stats?.pairId ?? null);
   }
 
   /**
@@ -189,24 +184,16 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
    */
   signalingRestored(): void {
     if (this.closed || !this.canSignal()) return;
-    this.flushSignals();
+    this.outbox.flush();
     if (!this.linkConnected) {
       if (!this.initiates) this.requestRelink();
       else if (!this.link?.initiator || this.host.clock.now() - this.lastAttemptAt >= this.retryMs()) {
         // An answering link cannot make progress once we are the side that offers.
         this.newLink('signaling restored');
       }
-      if (this.path !== 'connecting') this.ensureRetry();
+      if (this.pathState.path !== 'connecting') this.ensureRetry();
     }
     this.flush();
-  }
-
-  private flushSignals(): void {
-    while (this.signalQueue.length > 0 && this.canSignal()) {
-      const signal = this.signalQueue[0]!;
-      if (!this.host.signaling.send({ type: 'signal', to: this.peerId, signal })) return;
-      this.signalQueue.shift();
-    }
   }
 
   // ---- links ----
@@ -222,8 +209,7 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     }
     this.lastAttemptAt = this.host.clock.now();
     const link = this.host.createLink({ initiator, polite: this.polite, sdkPeer: this.sdkPeer });
-    this.statsReader = new LinkStatsReader();
-    this.linkStats = null;
+    this.pathState.newLink();
     this.link = link;
     const observed = emptyObservations(this.host.iceConfiguration());
     this.observed = observed;
@@ -231,7 +217,7 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     link.on('signal', (s) => {
       if (!current()) return;
       if (s.type === 'candidate') observed.local.push(parseCandidate(s.candidate.candidate));
-      this.sendSignal(s);
+      this.outbox.send(s);
     });
     link.on('candidate-error', (e) => current() && observed.errors.push(e));
     link.on('connect', () => current() && this.onLinkConnected());
@@ -392,38 +378,17 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     return (await this.link.getStats()) ?? null;
   }
 
-  /** good / poor from the live link's loss and RTT; lost while no link is up. */
-  get quality(): ConnectionQuality {
-    if (this.path === 'websocket' || this.path === 'connecting') return 'lost';
-    return this.linkStats?.quality ?? 'good';
-  }
-
   /** Re-read path, RTT and the rest from the live link's stats; `announce` emits `path` even when unchanged. */
   async refreshPath(announce = false): Promise<void> {
-    if (!this.link?.connected) return;
-    const stats = this.link.getStats();
-    if (!stats) return this.setPath('direct', undefined, announce); // no stats on this platform: P2P, kind unknown
-    const reader = this.statsReader;
-    let reading;
-    try {
-      reading = reader.read(await stats, this.host.clock.now());
-    } catch {
-      return;
-    }
-    if (this.closed || !this.linkConnected || reader !== this.statsReader) return;
-    this.linkStats = reading;
-    if (reading && this.ice.awaitingRemoteRestart && reading.pairId !== this.pairBeforeRemoteRestart) {
-      return this.ice.selectedPairChanged(); // announces the restore, and the path with it
-    }
-    this.setPath(reading?.path ?? 'direct', reading?.rttMs, announce);
-    this.noteQuality();
-  }
-
-  private noteQuality(): void {
-    const quality = this.quality;
-    if (quality === this.reportedQuality) return;
-    this.reportedQuality = quality;
-    this.emit('quality', { peerId: this.peerId, quality });
+    const link = this.link;
+    if (!link?.connected) return;
+    const stats = link.getStats();
+    if (!stats) return this.pathState.set('direct', undefined, announce); // no stats here: P2P, kind unknown
+    const reading = await this.pathState.read(stats, this.host.clock.now());
+    if (reading === undefined || this.closed || !this.linkConnected || link !== this.link) return;
+    if (reading) this.pathState.stats = reading;
+    // A remote restart that ends here announces the restore, and the path with it.
+    if (!reading || !this.ice.selectedPair(reading.pairId)) this.pathState.take(reading, announce);
   }
 
   /**
@@ -435,24 +400,16 @@ export class PeerSession extends TypedEmitter<SessionEvents> {
     if (this.linkConnected || this.closed) return;
     if (this.initiates) {
       this.newLink('new ICE configuration');
-      if (this.path === 'websocket') this.ensureRetry();
+      if (this.pathState.path === 'websocket') this.ensureRetry();
     } else {
       this.requestRelink();
     }
   }
 
   private useWebsocket(): void {
-    if (this.path === 'websocket') return;
-    this.setPath('websocket', undefined);
+    if (this.pathState.path === 'websocket') return;
+    this.pathState.set('websocket', undefined);
     this.data.newPath();
-  }
-
-  private setPath(path: Path, rttMs: number | undefined, announce = false): void {
-    const changed = path !== this.path || rttMs !== this.rttMs;
-    this.path = path;
-    this.rttMs = rttMs;
-    if (changed || announce) this.emit('path', { peerId: this.peerId, path, rttMs });
-    this.noteQuality();
   }
 
   // ---- media ----
