@@ -80,11 +80,15 @@ describe.skipIf(!hasCoturn)('relay-only WebRTC through coturn and through the bu
     const bundled = defer(await startLoopbackRelay(), (x) => x.close());
     await callThrough(bundled.address.port);
     const { allocations, counters } = bundled.stats();
-    // At least one allocation per peer (libwebrtc allocates from each local interface), and the
-    // data-channel traffic went as ChannelData both ways.
+    // At least one allocation per peer (libwebrtc allocates from each local interface), and the clients
+    // sent the data-channel traffic as ChannelData. Toward the clients the relay uses a channel only when
+    // the client bound one to the exact address the packet came from: under load libwebrtc may send from
+    // another of its relayed candidates than the pair the remote bound its channel to (CI saw 3
+    // ChannelData and the rest as Data indications, correctly), so both encodings count there.
     expect(allocations).toBeGreaterThanOrEqual(2);
     expect(counters.channelDataIn).toBeGreaterThanOrEqual(2 * MESSAGES);
-    expect(counters.channelDataOut).toBeGreaterThanOrEqual(2 * MESSAGES);
+    expect(counters.channelDataOut).toBeGreaterThan(0);
+    expect(counters.channelDataOut + counters.dataIndications).toBeGreaterThanOrEqual(2 * MESSAGES);
   }, 60_000);
 
   it('the bundled relay over TCP: clients reach it on a stream, and closing the stream frees the allocation', async () => {
