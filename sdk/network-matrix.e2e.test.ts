@@ -236,8 +236,13 @@ describe.skipIf(!canRun)('network matrix (namespaces, NAT, firewalls)', () => {
         await pause(1_000);
         sig = await startSignaling(lab, env);
       }
-      await until(pair.a, (r) => r.events.some((e) => e.event === 'resumed'));
-      await until(pair.b, (r) => r.events.some((e) => e.event === 'resumed'));
+      try {
+        await until(pair.a, (r) => r.events.some((e) => e.event === 'resumed'));
+        await until(pair.b, (r) => r.events.some((e) => e.event === 'resumed'));
+      } catch (err) {
+        // Name the cause: what the supervisor (or the restarted signaling) logged after the kill.
+        throw new Error(`${(err as Error).message}\nsignaling output:\n${sig.output().slice(-3_000)}`);
+      }
       await pause(1_000);
       const { ra, rb, lost, gap, first } = await finish(pair);
       expectPathMatchesPair(ra, 'relay');
